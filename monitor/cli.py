@@ -1,0 +1,239 @@
+"""The ``monitor`` command. Thin: build the settings once, then call the right entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from monitor.errors import ConfigError, InputError, MonitorError
+from monitor.ingest.payload import LineError, read_jsonl
+from monitor.observability.logging import configure_logging
+from monitor.output import alert_line, alert_to_json, extraction_to_json, print_json
+from monitor.records import Alert, Document
+from monitor.settings import PACKAGE_DATA, Settings, load_settings
+
+DEMO_CORPUS = PACKAGE_DATA / "demo" / "corpus.jsonl"
+
+
+def _settings(ctx: click.Context, **cli: Any) -> Settings:
+    """Load the settings with the command line's options on top."""
+    overrides: dict[str, dict[str, Any]] = {}
+    if cli.get("http_host") is not None:
+        overrides.setdefault("http", {})["host"] = cli["http_host"]
+    if cli.get("http_port") is not None:
+        overrides.setdefault("http", {})["port"] = cli["http_port"]
+    if cli.get("log_level") is not None:
+        overrides.setdefault("log", {})["level"] = cli["log_level"]
+    if cli.get("rules"):
+        overrides.setdefault("rules", {})["paths"] = [Path(p) for p in cli["rules"]]
+    try:
+        return load_settings(ctx.obj.get("config"), overrides)
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from err
+
+
+def _http_options(func: Any) -> Any:
+    func = click.option("--http-port", type=int, default=None, help="HTTP port (default 8080; 0 picks a free one).")(func)
+    func = click.option("--http-host", default=None, help="HTTP address to bind (default 127.0.0.1).")(func)
+    func = click.option("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR.")(func)
+    func = click.option("--rules", multiple=True, type=click.Path(path_type=Path),
+                        help="Rule file or folder (repeatable; default: the rules/ pack).")(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="YAML settings file (also env MONITOR_CONFIG). Environment variables override it.")
+@click.version_option(package_name="critical-minerals-monitor")
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None) -> None:
+    """Supply-disruption monitoring for critical minerals.
+
+    Ingests trade notices and news, tags minerals, countries and trade measures, and raises
+    exposure-aware alerts. Without KAFKA_BOOTSTRAP_SERVERS the commands that stream start an
+    embedded, memory-only Kafka-compatible broker.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+
+
+class AlertPrinter:
+    """Prints each alert as it reaches the notify stage: a readable line, or JSON with ``--jsonl``."""
+
+    def __init__(self, jsonl: bool) -> None:
+        self.jsonl = jsonl
+        self.count = 0
+        self.ids: set[str] = set()
+
+    async def __call__(self, alert: Alert) -> None:
+        self.count += 1
+        self.ids.add(alert.id)
+        if self.jsonl:
+            print_json(alert_to_json(alert), sys.stdout)
+        else:
+            click.echo(alert_line(alert))
+
+
+def _stream_documents(path: Path, errors: list[LineError]) -> Iterator[Document]:
+    for item in read_jsonl(path):
+        if isinstance(item, LineError):
+            errors.append(item)
+            click.echo(f"error: {item}", err=True)
+        else:
+            yield item
+
+
+def _run_pipeline(settings: Settings, documents: Iterator[Document] | None, once: bool, jsonl: bool) -> tuple[int, AlertPrinter]:
+    from monitor.streaming.service import RunOptions, run_service
+
+    printer = AlertPrinter(jsonl)
+    # A bounded run gets its own consumer group, so that it reads every partition by itself.
+    group = f"{settings.kafka.consumer_group}-run-{uuid.uuid4().hex[:8]}" if once else None
+    options = RunOptions(documents=documents, once=once, sinks=[printer], group_id=group)
+    try:
+        result = asyncio.run(run_service(settings, options))
+    except MonitorError as err:
+        raise click.ClickException(str(err)) from err
+    except KeyboardInterrupt:
+        return 130, printer
+    if result.reason:
+        click.echo(f"error: {result.reason}", err=True)
+    return result.exit_code, printer
+
+
+@cli.command()
+@_http_options
+@click.pass_context
+def run(ctx: click.Context, **cli_options: Any) -> None:
+    """Run the long-lived service: poll sources, extract, evaluate rules, notify, serve HTTP.
+
+    Serves /healthz, /readyz, /metrics and the API on --http-host:--http-port until Ctrl-C or SIGTERM.
+    """
+    settings = _settings(ctx, **cli_options)
+    configure_logging(settings.log)
+    code, _ = _run_pipeline(settings, None, once=False, jsonl=False)
+    sys.exit(code)
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Exit when every sample document has been processed.")
+@click.option("--jsonl", is_flag=True, help="Print each alert as one JSON object per line.")
+@_http_options
+@click.pass_context
+def demo(ctx: click.Context, once: bool, jsonl: bool, **cli_options: Any) -> None:
+    """Run the whole pipeline on the bundled sample corpus and print the alerts.
+
+    Starts the embedded broker (unless KAFKA_BOOTSTRAP_SERVERS is set), replays the sample notices
+    through ingest -> extract -> evaluate -> notify, and prints one line per alert. /metrics and the
+    API are served while it runs; without --once it keeps running until Ctrl-C.
+    """
+    settings = _settings(ctx, **cli_options)
+    configure_logging(settings.log)
+    errors: list[LineError] = []
+    code, printer = _run_pipeline(settings, _stream_documents(DEMO_CORPUS, errors), once, jsonl)
+    click.echo(f"demo: {len(printer.ids)} alerts ({printer.count} messages) from {DEMO_CORPUS.name}", err=True)
+    sys.exit(code or (1 if errors else 0))
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--once", is_flag=True, help="Exit when every document of FILE has been processed.")
+@click.option("--jsonl", is_flag=True, help="Print each alert as one JSON object per line.")
+@_http_options
+@click.pass_context
+def replay(ctx: click.Context, file: Path, once: bool, jsonl: bool, **cli_options: Any) -> None:
+    """Run the pipeline on a JSON Lines FILE of documents and print the alerts.
+
+    Each line is an object with id, title, text and optional url, published, source. A malformed
+    line is reported with file and line; the valid lines are still processed, and the exit code is
+    non-zero with a summary at the end. An alert that gathers new evidence is printed again with
+    the same id and all its document_ids.
+    """
+    settings = _settings(ctx, **cli_options)
+    configure_logging(settings.log)
+    errors: list[LineError] = []
+    code, printer = _run_pipeline(settings, _stream_documents(file, errors), once, jsonl)
+    summary = f"replay: {file}: {len(printer.ids)} alerts, {len(errors)} invalid lines"
+    click.echo(summary, err=True)
+    sys.exit(code or (1 if errors else 0))
+
+
+def _extractor(settings: Settings) -> Any:
+    from monitor.extract import Extractor
+
+    return Extractor(max_chars=settings.extract.max_chars, spacy_model=settings.extract.spacy_model)
+
+
+@cli.command()
+@click.argument("text", required=False)
+@click.option("--title", default="", help="Title of the document (analysed before the text).")
+@click.option("--jsonl", is_flag=True, help="Read documents {id, title, text} as JSON Lines from stdin.")
+@click.pass_context
+def extract(ctx: click.Context, text: str | None, title: str, jsonl: bool) -> None:
+    """Tag minerals, countries, measure, direction and roles in TEXT ('-' reads stdin).
+
+    With --jsonl, reads one {id, title, text} object per line from stdin and prints one result per
+    line, in the same order, carrying the id; a bad line prints {"id", "error"} and the exit code is 1.
+    """
+    settings = _settings(ctx)
+    extractor = _extractor(settings)
+    if jsonl:
+        failures = 0
+        for number, raw in enumerate(sys.stdin.buffer, start=1):
+            if not raw.strip():
+                continue
+            try:
+                item = json.loads(raw.decode("utf-8"))
+                if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+                    raise InputError("text: required, must be a string")
+                title_value = item.get("title") or ""
+                if not isinstance(title_value, str):
+                    raise InputError("title: must be a string")
+                result = extraction_to_json(extractor.extract(item["text"], title_value))
+                print_json({"id": item.get("id"), **result}, sys.stdout)
+            except (ValueError, InputError) as err:
+                failures += 1
+                item_id = item.get("id") if isinstance(locals().get("item"), dict) else None
+                print_json({"id": item_id, "line": number, "error": str(err)}, sys.stdout)
+                click.echo(f"error: stdin:{number}: {err}", err=True)
+            item = None
+        sys.exit(1 if failures else 0)
+    if text is None:
+        raise click.UsageError("give TEXT, '-' to read stdin, or --jsonl")
+    if text == "-":
+        text = sys.stdin.buffer.read().decode("utf-8", "replace")
+    print_json(extraction_to_json(extractor.extract(text, title)), sys.stdout)
+
+
+@cli.command(name="eval")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@click.pass_context
+def eval_command(ctx: click.Context, file: Path, as_json: bool) -> None:
+    """Score the extractor on a labelled JSON Lines FILE: per-field precision, recall, F1, accuracy."""
+    from monitor.extract.evaluation import format_table, load_gold, score
+
+    settings = _settings(ctx)
+    try:
+        gold = load_gold(file)
+    except InputError as err:
+        raise click.ClickException(str(err)) from err
+    extractor = _extractor(settings)
+    predicted = list(extractor.pipe((item.title, item.text) for item in gold))
+    report = score(gold, predicted)
+    if as_json:
+        print_json(report.to_dict(), sys.stdout)
+    else:
+        click.echo(format_table(report))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(obj={})

@@ -1,0 +1,234 @@
+"""The Faust topology: ingest -> extract -> evaluate -> notify, joined by topics.
+
+::
+
+    raw documents ──ingest──▶ documents ──extract──▶ events ──evaluate──▶ alerts ──notify──▶ sinks
+    (key: doc id)   (dedupe)  (key: doc id)          (key: rule routing key)  (key: fingerprint)
+                      │                                │ rule-state table
+                      └ seen-documents table           └ (per routing key)
+
+Agents are thin: decode, call :class:`~monitor.streaming.stages.Stages`, send. Messages are JSON
+``faust.Record`` bodies decoded by the agents themselves, so that a malformed message becomes a
+dead letter instead of crashing the stream. Keys are the document id up to extraction and the rule
+routing key after it, so N workers in one group keep per-key order and co-partitioned table state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+import faust
+
+from monitor.errors import DecodeError, StoreError
+from monitor.observability.metrics import Metrics
+from monitor.records import Alert, Document
+from monitor.settings import Settings
+from monitor.streaming.progress import NoProgress, Progress
+from monitor.streaming.stages import Stages, decode_alert, decode_document, decode_event, utc_now
+from monitor.streaming.topics import TopicNames
+
+log = logging.getLogger(__name__)
+
+AlertSink = Callable[[Alert], Awaitable[None]]
+
+#: How long the notify stage waits between attempts while the store is down (exponential, capped).
+_STORE_RETRY_INITIAL_S = 0.5
+_STORE_RETRY_MAX_S = 30.0
+
+
+def kafka_urls(bootstrap_servers: str) -> list[str]:
+    """``host1:9092,host2:9092`` -> Faust broker URLs."""
+    return [f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server.strip()]
+
+
+def _key(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes | bytearray) else str(raw)
+
+
+class Topology:
+    """The Faust app with its topics, tables and agents, built from settings and collaborators."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        bootstrap_servers: str,
+        stages: Stages,
+        metrics: Metrics,
+        sinks: Sequence[AlertSink] = (),
+        progress: Progress | None = None,
+        *,
+        embedded: bool,
+        group_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.stages = stages
+        self.metrics = metrics
+        self.sinks = list(sinks)
+        self.progress = progress or NoProgress()
+        self.names = TopicNames.from_prefix(settings.kafka.topic_prefix)
+        self.ready = asyncio.Event()
+        kafka = settings.kafka
+        options: dict[str, Any] = {}
+        if embedded:
+            # Tansu completes a group join only after the rebalance timeout: keep it short so a
+            # worker processes its first document within seconds. Real clusters keep sane values.
+            options.update(
+                broker_rebalance_timeout=kafka.embedded_rebalance_timeout_s,
+                broker_session_timeout=max(kafka.embedded_rebalance_timeout_s * 3, 6.0),
+                broker_heartbeat_interval=1.0,
+            )
+        else:
+            options.update(
+                broker_rebalance_timeout=kafka.rebalance_timeout_s,
+                broker_session_timeout=kafka.session_timeout_s,
+                broker_heartbeat_interval=kafka.heartbeat_interval_s,
+            )
+        self.app = faust.App(
+            group_id or kafka.consumer_group,
+            broker=kafka_urls(bootstrap_servers),
+            store="memory://",
+            web_enabled=False,
+            topic_partitions=kafka.partitions,
+            topic_replication_factor=kafka.replication_factor,
+            consumer_auto_offset_reset="earliest",
+            producer_linger_ms=1,
+            broker_commit_interval=1.0,
+            table_cleanup_interval=3600.0,
+            **options,
+        )
+        self._declare()
+
+    # -- wiring ---------------------------------------------------------------------------------
+
+    def _topic(self, name: str) -> faust.TopicT:
+        return self.app.topic(
+            name,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=self.settings.kafka.partitions,
+        )
+
+    def _declare(self) -> None:
+        app, names, stages, metrics, progress = self.app, self.names, self.stages, self.metrics, self.progress
+        self.raw_topic = raw = self._topic(names.raw)
+        self.documents_topic = documents = self._topic(names.documents)
+        self.events_topic = events = self._topic(names.events)
+        self.alerts_topic = alerts = self._topic(names.alerts)
+        self.dead_letter_topic = dead_letters = self._topic(names.dead_letters)
+        # First-seen time of every document id (the id is the message key: co-partitioned).
+        self.seen = seen = app.Table("seen-documents", default=None, partitions=self.settings.kafka.partitions)
+        # Rule state per routing key (the events' key: co-partitioned).
+        self.rule_state = rule_state = app.Table("rule-state", default=None, partitions=self.settings.kafka.partitions)
+
+        async def dead(stage: str, topic: str, key: str | None, payload: bytes | None, err: Exception) -> None:
+            log.warning("%s: message %s sent to the dead-letter topic: %s", stage, key, err,
+                        extra={"stage": stage, "message_key": key})
+            letter = stages.dead_letter(stage, topic, key, payload, err)
+            await dead_letters.send(key=(key or "").encode(), value=letter.dumps())
+
+        @app.agent(raw, name="ingest")
+        async def ingest(stream: faust.StreamT) -> None:
+            async for event in stream.events():
+                key = _key(event.key)
+                try:
+                    document = decode_document(event.value)
+                    if seen.get(document.id) is not None:
+                        metrics.documents.labels(source=document.source, outcome="duplicate").inc()
+                    else:
+                        seen[document.id] = utc_now().timestamp()
+                        progress.add(1)
+                        await documents.send(key=document.id.encode(), value=event.value)
+                        metrics.documents.labels(source=document.source, outcome="produced").inc()
+                    metrics.messages.labels(stage="ingest", outcome="ok").inc()
+                except Exception as err:  # one place per stage: the message goes to dead letters
+                    await dead("ingest", names.raw, key, event.value, err)
+                progress.done()
+
+        @app.agent(documents, name="extract")
+        async def extract(stream: faust.StreamT) -> None:
+            async for event in stream.events():
+                key = _key(event.key)
+                try:
+                    tagged = stages.tag(decode_document(event.value))
+                    body = tagged.event.dumps()
+                    progress.add(len(tagged.routing_keys))
+                    for routing_key in tagged.routing_keys:
+                        await events.send(key=routing_key.encode(), value=body)
+                    metrics.messages.labels(stage="extract", outcome="ok").inc()
+                except Exception as err:
+                    await dead("extract", names.documents, key, event.value, err)
+                progress.done()
+
+        @app.agent(events, name="evaluate")
+        async def evaluate(stream: faust.StreamT) -> None:
+            async for event in stream.events():
+                key = _key(event.key)
+                try:
+                    if key is None:
+                        raise DecodeError("an event message without its routing key")
+                    state, raised = stages.evaluate(decode_event(event.value), key, rule_state.get(key))
+                    rule_state[key] = state
+                    progress.add(len(raised))
+                    for alert in raised:
+                        await alerts.send(key=alert.fingerprint.encode(), value=alert.dumps())
+                    metrics.messages.labels(stage="evaluate", outcome="ok").inc()
+                except Exception as err:
+                    await dead("evaluate", names.events, key, event.value, err)
+                progress.done()
+
+        @app.agent(alerts, name="notify")
+        async def notify(stream: faust.StreamT) -> None:
+            async for event in stream.events():
+                key = _key(event.key)
+                try:
+                    alert = decode_alert(event.value)
+                    await self._deliver(alert)
+                    metrics.messages.labels(stage="notify", outcome="ok").inc()
+                except Exception as err:
+                    await dead("notify", names.alerts, key, event.value, err)
+                progress.done()
+
+        self.agents = {"ingest": ingest, "extract": extract, "evaluate": evaluate, "notify": notify}
+
+        @app.timer(interval=3600.0)
+        async def expire_seen() -> None:
+            # Bounded memory: forget document ids older than the retention (their changelog gets a tombstone).
+            horizon = (utc_now() - timedelta(days=30)).timestamp()
+            for doc_id, first_seen in list(seen.items()):
+                if isinstance(first_seen, int | float) and first_seen < horizon:
+                    del seen[doc_id]
+
+        async def on_started() -> None:
+            self.ready.set()
+
+        app.on_startup_finished = on_started
+
+    async def _deliver(self, alert: Alert) -> None:
+        # Transient store failures are retried here, holding the partition, so the alert stays on
+        # its topic (uncommitted) until the store is back: nothing is lost while the database is down.
+        delay = _STORE_RETRY_INITIAL_S
+        for sink in self.sinks:
+            while True:
+                try:
+                    await sink(alert)
+                    break
+                except StoreError as err:
+                    if not err.transient:
+                        raise
+                    log.warning("alert %s: store unavailable, retrying in %.1f s: %s", alert.id, delay, err,
+                                extra={"alert_id": alert.id})
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, _STORE_RETRY_MAX_S)
+
+    # -- producing ------------------------------------------------------------------------------
+
+    async def publish(self, document: Document) -> None:
+        """Produce a document to the raw topic (key: its id)."""
+        self.progress.add(1)
+        await self.raw_topic.send(key=document.id.encode(), value=document.dumps())
