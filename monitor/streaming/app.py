@@ -204,6 +204,24 @@ class Topology:
                 if isinstance(first_seen, int | float) and first_seen < horizon:
                     del seen[doc_id]
 
+        pipeline_topics = {raw.get_topic_name(), documents.get_topic_name(), events.get_topic_name(),
+                           alerts.get_topic_name()}
+
+        @app.timer(interval=5.0)
+        async def measure_lag() -> None:
+            # Lag of this worker's partitions: highwater (end of log) minus our read position.
+            lag: dict[str, int] = dict.fromkeys(pipeline_topics, 0)
+            consumer = app.consumer
+            for tp in consumer.assignment():
+                if tp.topic not in lag:
+                    continue
+                position = await consumer.position(tp)
+                highwater = consumer.highwater(tp)
+                if position is not None and highwater is not None:
+                    lag[tp.topic] += max(0, highwater - position)
+            for topic, value in lag.items():
+                metrics.consumer_lag.labels(topic=topic).set(value)
+
         async def on_started() -> None:
             self.ready.set()
 

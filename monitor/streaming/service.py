@@ -108,7 +108,10 @@ async def run_service(settings: Settings, options: RunOptions, metrics: Metrics 
         await runner.setup()
         site = web.TCPSite(runner, settings.http.host, settings.http.port)
         await site.start()
-        log.info("HTTP on http://%s:%d (healthz, readyz, metrics, api)", settings.http.host, settings.http.port)
+        for address in runner.addresses:
+            host, port = address[0], address[1]
+            log.info("HTTP on http://%s:%d (/healthz, /readyz, /metrics, /api/v1)", host, port,
+                     extra={"http_port": port})
 
         await topology.app.start()
         await _wait_ready(topology, stop)
