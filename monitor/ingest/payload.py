@@ -26,7 +26,10 @@ FUTURE_TOLERANCE = timedelta(days=2)
 
 
 class DocumentPayload(BaseModel):
-    """One document as a user sends it: ``id``, ``title``, ``text``, optional ``url``, ``published``, ``source``."""
+    """One document as a user sends it.
+
+    ``id``, ``title``, ``text``, optional ``url``, ``published``, ``source``, ``language``, ``tags``.
+    """
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
@@ -183,7 +186,8 @@ def validate_batch(
     ids: set[str] = set()
     for index, data in enumerate(items):
         if not isinstance(data, dict):
-            errors.append(FieldError(index, "(document)", f"must be a JSON object, got {type(data).__name__}"))
+            reason = f"must be a JSON object, got {type(data).__name__}"
+            errors.append(FieldError(index, "(document)", reason))
             continue
         try:
             payload = DocumentPayload.model_validate(data)

@@ -58,7 +58,7 @@ SCHEMA_VERSION = 1
 _RECORD_OPTIONS: dict[str, Any] = {"include_metadata": False, "isodates": True, "serializer": "json"}
 
 
-class Document(faust.Record, namespace="monitor.Document", **_RECORD_OPTIONS):  # type: ignore[call-arg]
+class Document(faust.Record, namespace="monitor.Document", **_RECORD_OPTIONS):
     """A normalised notice or news item, as ingested from a source.
 
     ``id`` is stable across polls and restarts (source id + GUID, canonical URL or content hash).
@@ -80,7 +80,7 @@ class Document(faust.Record, namespace="monitor.Document", **_RECORD_OPTIONS):  
     schema_version: int = SCHEMA_VERSION
 
 
-class Span(faust.Record, namespace="monitor.Span", **_RECORD_OPTIONS):  # type: ignore[call-arg]
+class Span(faust.Record, namespace="monitor.Span", **_RECORD_OPTIONS):
     """Where a tag came from: ``text[start:end]`` of the analysed string, its kind and canonical value.
 
     ``label`` is one of ``mineral``, ``country``, ``measure``, ``direction``, ``date``,
@@ -95,7 +95,7 @@ class Span(faust.Record, namespace="monitor.Span", **_RECORD_OPTIONS):  # type: 
     value: str
 
 
-class Extraction(faust.Record, namespace="monitor.Extraction", **_RECORD_OPTIONS):  # type: ignore[call-arg]
+class Extraction(faust.Record, namespace="monitor.Extraction", **_RECORD_OPTIONS):
     """What the extractor found in one document: the output contract of ``monitor extract``.
 
     Offsets in ``spans`` refer to the analysed string, which is ``title + "\\n\\n" + text`` when a
@@ -115,7 +115,7 @@ class Extraction(faust.Record, namespace="monitor.Extraction", **_RECORD_OPTIONS
     schema_version: int = SCHEMA_VERSION
 
 
-class TaggedEvent(faust.Record, namespace="monitor.TaggedEvent", **_RECORD_OPTIONS):  # type: ignore[call-arg]
+class TaggedEvent(faust.Record, namespace="monitor.TaggedEvent", **_RECORD_OPTIONS):
     """A document with its extraction: the input of the rules core.
 
     It keeps the document's metadata (id, title, url, source, source tags, cluster) so that an
@@ -154,7 +154,7 @@ class TaggedEvent(faust.Record, namespace="monitor.TaggedEvent", **_RECORD_OPTIO
         )
 
 
-class Alert(faust.Record, namespace="monitor.Alert", **_RECORD_OPTIONS):  # type: ignore[call-arg]
+class Alert(faust.Record, namespace="monitor.Alert", **_RECORD_OPTIONS):
     """An alert raised by a rule: one per real-world event, gathering evidence over time.
 
     ``fingerprint`` is the stable hash of the rule id and the grouping labels (as in Alertmanager);
@@ -190,7 +190,7 @@ class Alert(faust.Record, namespace="monitor.Alert", **_RECORD_OPTIONS):  # type
     schema_version: int = SCHEMA_VERSION
 
 
-class DeadLetter(faust.Record, namespace="monitor.DeadLetter", **_RECORD_OPTIONS):  # type: ignore[call-arg]
+class DeadLetter(faust.Record, namespace="monitor.DeadLetter", **_RECORD_OPTIONS):
     """A message a stage could not process, kept with the reason instead of being dropped."""
 
     stage: str

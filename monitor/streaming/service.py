@@ -75,6 +75,9 @@ async def run_service(settings: Settings, options: RunOptions, metrics: Metrics 
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
+    # Configuration first: invalid rules or extractor data stop us before anything is started.
+    extractor = Extractor(max_chars=settings.extract.max_chars, spacy_model=settings.extract.spacy_model)
+    rules = RuleHolder(settings.rules.paths, metrics)
     try:
         if settings.kafka.embedded:
             broker = EmbeddedBroker(startup_timeout_s=settings.kafka.embedded_startup_timeout_s)
@@ -85,8 +88,6 @@ async def run_service(settings: Settings, options: RunOptions, metrics: Metrics 
         names = TopicNames.from_prefix(settings.kafka.topic_prefix)
         await ensure_topics(bootstrap, names.all(), settings.kafka)
 
-        extractor = Extractor(max_chars=settings.extract.max_chars, spacy_model=settings.extract.spacy_model)
-        rules = RuleHolder(settings.rules.paths, metrics)
         progress = Progress()
         topology = Topology(
             settings,

@@ -1,0 +1,205 @@
+"""Loading rule packs: YAML files validated into a :class:`RuleSet`, all or nothing.
+
+``RuleSet.load`` returns a complete valid set or raises :class:`ConfigError` naming the file, the rule
+and the field, so that a shell reloading rules keeps the old set on error. ``ruleset_digest`` is a
+cheap content hash of the files, to notice changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from monitor.errors import ConfigError
+from monitor.records import TaggedEvent
+from monitor.rules.conditions import matches, routing_key
+from monitor.rules.exposure import DATA_DIR, Exposure, load_exposure
+from monitor.rules.schema import Rule
+
+RULE_SUFFIXES = (".yaml", ".yml")
+
+
+def rule_files(paths: Sequence[Path]) -> list[Path]:
+    """The rule files under ``paths``: files as given, directories' ``*.yaml``/``*.yml`` (not recursive)."""
+    found: list[Path] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.iterdir() if p.is_file() and p.suffix in RULE_SUFFIXES))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise ConfigError(f"{path}: no such rule file or directory")
+    return found
+
+
+def ruleset_digest(paths: Sequence[Path]) -> str:
+    """A SHA-256 over the names and contents of the rule files (changes when any file changes).
+
+    Unreadable or missing paths are hashed as such rather than raising, so polling never fails.
+    """
+    digest = hashlib.sha256()
+    try:
+        files = rule_files(paths)
+    except ConfigError as err:
+        digest.update(f"error:{err}".encode())
+        return digest.hexdigest()
+    for path in files:
+        digest.update(str(path).encode("utf-8") + b"\0")
+        try:
+            digest.update(path.read_bytes())
+        except OSError as err:
+            digest.update(f"unreadable:{err}".encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _describe(err: ValidationError) -> str:
+    parts = []
+    for item in err.errors():
+        loc = ".".join(str(p) for p in item["loc"]) or "(rule)"
+        message = item["msg"].removeprefix("Value error, ")
+        parts.append(f"field {loc}: {message}")
+    return "; ".join(parts)
+
+
+def parse_rules(text: str, origin: str) -> list[Rule]:
+    """Validate the rules of one YAML document; ``origin`` names it in errors."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{origin}: invalid YAML: {err}") from err
+    if raw is None:
+        return []
+    if isinstance(raw, list):
+        raw = {"rules": raw}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: a rule file is a mapping with a 'rules' list, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - {"rules"})
+    if unknown:
+        raise ConfigError(f"{origin}: unknown top-level field(s) {unknown}; a rule file has a 'rules' list")
+    items = raw.get("rules") or []
+    if not isinstance(items, list):
+        raise ConfigError(f"{origin}: field rules: must be a list of rules")
+    rules: list[Rule] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ConfigError(f"{origin}: rule #{index + 1}: must be a mapping, got {type(item).__name__}")
+        name = item.get("id")
+        label = f"rule {name!r}" if name else f"rule #{index + 1}"
+        if "source" in item:
+            raise ConfigError(f"{origin}: {label}: field source: not allowed (set by the loader)")
+        try:
+            rules.append(Rule.model_validate({**item, "source": origin}))
+        except ValidationError as err:
+            raise ConfigError(f"{origin}: {label}: {_describe(err)}") from err
+    return rules
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """A validated set of rules and the reference data their severity reads.
+
+    ``rules`` holds every rule, enabled or not; :attr:`enabled` the ones evaluated.
+    """
+
+    rules: tuple[Rule, ...]
+    exposure: Exposure = field(default_factory=load_exposure, repr=False, compare=False)
+    digest: str = ""
+
+    @classmethod
+    def load(cls, paths: Sequence[Path], data_dir: Path = DATA_DIR) -> RuleSet:
+        """Load and validate every rule file under ``paths`` (files or directories of ``*.yaml``).
+
+        Raises :class:`ConfigError` naming the file, the rule id and the field at the first problem,
+        or when two rules share an id.
+        """
+        files = rule_files(paths)
+        rules: list[Rule] = []
+        for path in files:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as err:
+                raise ConfigError(f"{path}: cannot read rule file: {err.strerror or err}") from err
+            rules.extend(parse_rules(text, str(path)))
+        return cls.from_rules(rules, exposure=load_exposure(data_dir), digest=ruleset_digest(paths))
+
+    @classmethod
+    def from_rules(
+        cls, rules: Sequence[Rule | dict[str, Any]], exposure: Exposure | None = None, digest: str = ""
+    ) -> RuleSet:
+        """Build a set from rule models or plain dicts (tests); ids must be unique."""
+        built: list[Rule] = []
+        seen: dict[str, Rule] = {}
+        for item in rules:
+            if isinstance(item, dict):
+                origin = str(item.get("source") or "<rules>")
+                label = f"rule {item.get('id')!r}"
+                try:
+                    rule = Rule.model_validate({**item, "source": origin})
+                except ValidationError as err:
+                    raise ConfigError(f"{origin}: {label}: {_describe(err)}") from err
+            else:
+                rule = item
+            if rule.id in seen:
+                first = seen[rule.id].source or "<rules>"
+                raise ConfigError(
+                    f"{rule.source or '<rules>'}: rule {rule.id!r}: field id: duplicate, "
+                    f"already defined in {first}"
+                )
+            seen[rule.id] = rule
+            built.append(rule)
+        return cls(rules=tuple(built), exposure=exposure or load_exposure(), digest=digest)
+
+    @property
+    def enabled(self) -> tuple[Rule, ...]:
+        """The rules that are evaluated."""
+        return tuple(rule for rule in self.rules if rule.enabled)
+
+    def rule(self, rule_id: str) -> Rule:
+        """The rule with this id (KeyError when none)."""
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        raise KeyError(rule_id)
+
+    def with_enabled(self, rule_ids: Sequence[str]) -> RuleSet:
+        """A copy with the given rules enabled as well (rule tests of disabled rules)."""
+        wanted = set(rule_ids)
+        missing = wanted - {rule.id for rule in self.rules}
+        if missing:
+            raise ConfigError(f"enable: unknown rule id(s) {sorted(missing)}")
+        rules = tuple(
+            rule.model_copy(update={"enabled": True}) if rule.id in wanted else rule for rule in self.rules
+        )
+        return RuleSet(rules=rules, exposure=self.exposure, digest=self.digest)
+
+    def matching(self, event: TaggedEvent) -> list[Rule]:
+        """The enabled rules whose conditions the event meets."""
+        return [rule for rule in self.enabled if matches(rule.when, event, self.exposure)]
+
+    def routing_keys(self, event: TaggedEvent) -> list[str]:
+        """The distinct partition keys this event must be evaluated under (one per matching rule's key)."""
+        keys: list[str] = []
+        for rule in self.matching(event):
+            key = routing_key(rule, event)
+            if key not in keys:
+                keys.append(key)
+        return keys
+
+    @property
+    def horizons(self) -> dict[str, timedelta]:
+        """How long each rule needs its state."""
+        return {rule.id: rule.horizon for rule in self.rules}
+
+    @property
+    def horizon(self) -> timedelta:
+        """The longest state horizon of any rule (30 days when there are no rules)."""
+        return max((rule.horizon for rule in self.rules), default=timedelta(days=30))
