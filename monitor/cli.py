@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,10 @@ from monitor.ingest.payload import LineError, read_jsonl
 from monitor.observability.logging import configure_logging
 from monitor.output import alert_line, alert_to_json, extraction_to_json, print_json
 from monitor.records import Alert, Document
-from monitor.settings import PACKAGE_DATA, Settings, load_settings
+from monitor.settings import PACKAGE_DATA, PROJECT_ROOT, Settings, load_settings
 
 DEMO_CORPUS = PACKAGE_DATA / "demo" / "corpus.jsonl"
+OFFLINE_SOURCES = PROJECT_ROOT / "pipelines" / "offline.yaml"
 
 
 def _settings(ctx: click.Context, **cli: Any) -> Settings:
@@ -40,17 +41,27 @@ def _settings(ctx: click.Context, **cli: Any) -> Settings:
 
 
 def _http_options(func: Any) -> Any:
-    func = click.option("--http-port", type=int, default=None, help="HTTP port (default 8080; 0 picks a free one).")(func)
+    func = click.option(
+        "--http-port", type=int, default=None, help="HTTP port (default 8080; 0 picks a free one)."
+    )(func)
     func = click.option("--http-host", default=None, help="HTTP address to bind (default 127.0.0.1).")(func)
     func = click.option("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR.")(func)
-    func = click.option("--rules", multiple=True, type=click.Path(path_type=Path),
-                        help="Rule file or folder (repeatable; default: the rules/ pack).")(func)
+    func = click.option(
+        "--rules",
+        multiple=True,
+        type=click.Path(path_type=Path),
+        help="Rule file or folder (repeatable; default: the rules/ pack).",
+    )(func)
     return func
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="YAML settings file (also env MONITOR_CONFIG). Environment variables override it.")
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="YAML settings file (also env MONITOR_CONFIG). Environment variables override it.",
+)
 @click.version_option(package_name="critical-minerals-monitor")
 @click.pass_context
 def cli(ctx: click.Context, config: Path | None) -> None:
@@ -90,13 +101,30 @@ def _stream_documents(path: Path, errors: list[LineError]) -> Iterator[Document]
             yield item
 
 
-def _run_pipeline(settings: Settings, documents: Iterator[Document] | None, once: bool, jsonl: bool) -> tuple[int, AlertPrinter]:
+def _load_sources(paths: Sequence[Path]) -> list[Any]:
+    from monitor.ingest import load_sources
+
+    try:
+        return list(load_sources(list(paths)))
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from err
+
+
+def _run_pipeline(
+    settings: Settings,
+    documents: Iterator[Document] | AsyncIterator[Document] | None,
+    once: bool,
+    jsonl: bool,
+    poll_sources: Sequence[Any] = (),
+) -> tuple[int, AlertPrinter]:
     from monitor.streaming.service import RunOptions, run_service
 
     printer = AlertPrinter(jsonl)
-    # A bounded run gets its own consumer group, so that it reads every partition by itself.
-    group = f"{settings.kafka.consumer_group}-run-{uuid.uuid4().hex[:8]}" if once else None
-    options = RunOptions(documents=documents, once=once, sinks=[printer], group_id=group)
+    # A bounded run (demo, replay) gets its own consumer group, so that it reads every partition itself.
+    group = None if documents is None else f"{settings.kafka.consumer_group}-run-{uuid.uuid4().hex[:8]}"
+    options = RunOptions(
+        documents=documents, once=once, sinks=[printer], group_id=group, poll_sources=poll_sources
+    )
     try:
         result = asyncio.run(run_service(settings, options))
     except MonitorError as err:
@@ -118,7 +146,8 @@ def run(ctx: click.Context, **cli_options: Any) -> None:
     """
     settings = _settings(ctx, **cli_options)
     configure_logging(settings.log)
-    code, _ = _run_pipeline(settings, None, once=False, jsonl=False)
+    sources = _load_sources(settings.ingest.sources) if settings.ingest.poll else []
+    code, _ = _run_pipeline(settings, None, once=False, jsonl=False, poll_sources=sources)
     sys.exit(code)
 
 
@@ -137,9 +166,44 @@ def demo(ctx: click.Context, once: bool, jsonl: bool, **cli_options: Any) -> Non
     settings = _settings(ctx, **cli_options)
     configure_logging(settings.log)
     errors: list[LineError] = []
-    code, printer = _run_pipeline(settings, _stream_documents(DEMO_CORPUS, errors), once, jsonl)
-    click.echo(f"demo: {len(printer.ids)} alerts ({printer.count} messages) from {DEMO_CORPUS.name}", err=True)
+    sources = _load_sources([OFFLINE_SOURCES])
+
+    async def corpus_and_feeds() -> AsyncIterator[Document]:
+        for document in _stream_documents(DEMO_CORPUS, errors):
+            yield document
+        async for document in _backfill(settings, sources):
+            yield document
+
+    code, printer = _run_pipeline(settings, corpus_and_feeds(), once, jsonl)
+    click.echo(
+        f"demo: {len(printer.ids)} alerts ({printer.count} alert messages) from {DEMO_CORPUS.name} "
+        f"and the offline feeds of {OFFLINE_SOURCES.name}",
+        err=True,
+    )
     sys.exit(code or (1 if errors else 0))
+
+
+async def _backfill(
+    settings: Settings, sources: Sequence[Any], failures: list[str] | None = None
+) -> AsyncIterator[Document]:
+    """Poll each source once; a failing source is reported on stderr and the others go on."""
+    import aiohttp
+
+    from monitor.ingest import fetch_policy, poll_once
+    from monitor.observability.metrics import Metrics
+
+    async with aiohttp.ClientSession() as session:
+        results = poll_once(
+            sources, session=session, metrics=Metrics(), fetch_policy=fetch_policy(settings.ingest)
+        )
+        async for result in results:
+            if result.error is not None:
+                message = f"source {result.source}: {result.error.reason}: {result.error.message}"
+                click.echo(f"error: {message}", err=True)
+                if failures is not None:
+                    failures.append(message)
+            for document in result.documents:
+                yield document
 
 
 @cli.command()
@@ -232,6 +296,119 @@ def eval_command(ctx: click.Context, file: Path, as_json: bool) -> None:
         print_json(report.to_dict(), sys.stdout)
     else:
         click.echo(format_table(report))
+
+
+@cli.command()
+@click.option("--once", is_flag=True, required=True, help="Poll every enabled source once (required).")
+@click.option(
+    "--sources",
+    "source_files",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Source file (repeatable; default: the settings' ingest.sources).",
+)
+@click.option("--jsonl", is_flag=True, help="Print each document as one JSON object per line.")
+@click.pass_context
+def ingest(ctx: click.Context, once: bool, source_files: tuple[Path, ...], jsonl: bool) -> None:
+    """Backfill: poll every enabled source once and print the normalised documents.
+
+    Prints id, title, text, url, published, source and cluster_id per document (one JSON object per
+    line with --jsonl) instead of producing them. A source that fails is reported on stderr with its
+    id and reason, the others still run, and the exit code is 1.
+    """
+    from monitor.ingest import document_output
+
+    settings = _settings(ctx)
+    configure_logging(settings.log)
+    sources = _load_sources(list(source_files) or settings.ingest.sources)
+    failures: list[str] = []
+
+    async def collect() -> int:
+        count = 0
+        async for document in _backfill(settings, sources, failures):
+            count += 1
+            if jsonl:
+                print_json(document_output(document), sys.stdout)
+            else:
+                when = document.published.date().isoformat() if document.published else "----------"
+                click.echo(f"{when}  {document.source:<28} {document.title}")
+        return count
+
+    count = asyncio.run(collect())
+    click.echo(f"ingest: {count} documents from {len(sources)} sources, {len(failures)} failed", err=True)
+    sys.exit(1 if failures else 0)
+
+
+@cli.group()
+def rules() -> None:
+    """Validate, test and backtest rule packs."""
+
+
+@rules.command(name="check")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path, exists=True))
+@click.pass_context
+def rules_check(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+    """Validate rule files (default: the configured rule packs); exit 1 on any problem."""
+    from monitor.rules import check
+
+    settings = _settings(ctx)
+    targets = list(paths) or settings.rules.paths
+    problems = check(targets)
+    for problem in problems:
+        click.echo(f"problem: {problem}", err=True)
+    if problems:
+        sys.exit(1)
+    click.echo(f"ok: {', '.join(str(p) for p in targets)}")
+
+
+def _extract_callable(settings: Settings) -> Any:
+    extractor = _extractor(settings)
+    return lambda title, text: extractor.extract(text, title)
+
+
+@rules.command(name="test")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.pass_context
+def rules_test(ctx: click.Context, files: tuple[Path, ...]) -> None:
+    """Run rule test files (input events or texts with times, and the alerts expected).
+
+    Reports PASS/FAIL per case with a diff, like `promtool test rules`; exit 1 when a case fails.
+    """
+    from monitor.rules import run_tests
+
+    settings = _settings(ctx)
+    report = run_tests(list(files), _extract_callable(settings))
+    click.echo(report.format())
+    sys.exit(0 if report.ok else 1)
+
+
+@rules.command(name="backtest")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--verbose", is_flag=True, help="Also list each update of an alert.")
+@click.pass_context
+def rules_backtest(ctx: click.Context, file: Path, verbose: bool) -> None:
+    """Run the rules over a historical JSON Lines FILE of documents and print what would have fired.
+
+    Documents are extracted, then evaluated in publication order; prints each alert with when it
+    would have fired and the counts per rule. Bad lines are reported and skipped (exit 1).
+    """
+    from monitor.records import TaggedEvent
+    from monitor.rules import RuleSet, backtest, format_backtest
+
+    settings = _settings(ctx)
+    try:
+        ruleset = RuleSet.load(settings.rules.paths)
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from err
+    extractor = _extractor(settings)
+    errors: list[LineError] = []
+    documents = sorted(_stream_documents(file, errors), key=lambda d: d.published or d.fetched)
+    events = [
+        TaggedEvent.from_document(d, extractor.extract(d.text, d.title), text=d.text[: extractor.max_chars])
+        for d in documents
+    ]
+    click.echo(format_backtest(backtest(ruleset, events), verbose=verbose))
+    sys.exit(1 if errors else 0)
 
 
 def main() -> None:

@@ -78,6 +78,7 @@ class IngestSettings(BaseModel):
     """Sources to poll and the push endpoint."""
 
     sources: list[Path] = Field(default_factory=lambda: [PROJECT_ROOT / "pipelines" / "sources.yaml"])
+    poll: bool = Field(True, description="Poll the sources in `monitor run` (the group's leader polls).")
     push_token: SecretStr | None = None
     max_document_bytes: int = Field(1_000_000, ge=1_000)
     user_agent: str = "critical-minerals-monitor/0.1 (+https://github.com/critical-minerals-monitor)"
@@ -158,7 +159,9 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     return raw
 
 
-def load_settings(config_file: Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> Settings:
+def load_settings(
+    config_file: Path | None = None, overrides: dict[str, dict[str, Any]] | None = None
+) -> Settings:
     """Build the settings from defaults < file < environment < ``overrides`` (the CLI's options).
 
     ``overrides`` maps a section to field values, e.g. ``{"http": {"port": 9000}}``.

@@ -47,7 +47,9 @@ def configure_logging(settings: LogSettings, *, stream: Any = None) -> None:
     if use_json:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+        )
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

@@ -47,7 +47,10 @@ class Metrics:
             registry=r,
         )
         self.source_up = Gauge(
-            "monitor_ingest_source_up", "1 when the last poll of the source succeeded, else 0.", ["source"], registry=r
+            "monitor_ingest_source_up",
+            "1 when the last poll of the source succeeded, else 0.",
+            ["source"],
+            registry=r,
         )
         self.source_last_success = Gauge(
             "monitor_ingest_source_last_success_timestamp_seconds",
@@ -121,7 +124,10 @@ class Metrics:
         )
         self.rules_loaded = Gauge("monitor_rules_loaded", "Enabled rules in the active rule set.", registry=r)
         self.rules_reloads = Counter(
-            "monitor_rules_reloads_total", "Rule reloads, per outcome (ok, rejected).", ["outcome"], registry=r
+            "monitor_rules_reloads_total",
+            "Rule reloads, per outcome (ok, rejected).",
+            ["outcome"],
+            registry=r,
         )
         self.end_to_end_latency = Histogram(
             "monitor_pipeline_end_to_end_latency_seconds",

@@ -137,7 +137,10 @@ class TaggedEvent(faust.Record, namespace="monitor.TaggedEvent", **_RECORD_OPTIO
 
     @classmethod
     def from_document(
-        cls, document: Document, extraction: Extraction, text: Optional[str] = None  # noqa: UP045
+        cls,
+        document: Document,
+        extraction: Extraction,
+        text: Optional[str] = None,  # noqa: UP045
     ) -> "TaggedEvent":
         """Join a document and its extraction into the event the rules read."""
         return cls(

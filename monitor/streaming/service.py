@@ -11,14 +11,17 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from monitor.api.app import ApiDeps, RouteInstaller, create_app
 from monitor.errors import BrokerError
 from monitor.extract import Extractor
+from monitor.ingest import Poller, fetch_policy, install_ingest_routes
 from monitor.observability.metrics import Metrics
 from monitor.records import Document
 from monitor.settings import Settings
@@ -46,8 +49,11 @@ BROKER_LOST_AFTER_S = 30.0
 class RunOptions:
     """What kind of run this is."""
 
-    documents: Iterable[Document] | None = None
+    documents: Iterable[Document] | AsyncIterable[Document] | None = None
     once: bool = False
+    #: Sources to poll for ever (``monitor run``); the consumer group's leader polls, so N workers
+    #: do not hit the same hosts N times.
+    poll_sources: Sequence[Any] = ()
     sinks: Sequence[AlertSink] = ()
     group_id: str | None = None
     route_installers: list[RouteInstaller] = field(default_factory=list)
@@ -71,6 +77,7 @@ async def run_service(settings: Settings, options: RunOptions, metrics: Metrics 
     topology: Topology | None = None
     stop = asyncio.Event()
     outcome: list[RunResult] = []
+    cleanup: list[Callable[[], Awaitable[Any]]] = []
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -101,18 +108,47 @@ async def run_service(settings: Settings, options: RunOptions, metrics: Metrics 
         )
 
         async def readiness() -> tuple[bool, list[str]]:
-            reasons = [] if topology is not None and topology.ready.is_set() else ["stream processor starting"]
+            reasons = (
+                [] if topology is not None and topology.ready.is_set() else ["stream processor starting"]
+            )
             return not reasons, reasons
 
-        api = create_app(ApiDeps(metrics=metrics, readiness=readiness, route_installers=options.route_installers))
+        session = aiohttp.ClientSession()
+        cleanup.append(session.close)
+        poller = Poller(
+            options.poll_sources,
+            emit=topology.publish,
+            session=session,
+            metrics=metrics,
+            fetch_policy=fetch_policy(settings.ingest),
+        )
+        installers = [
+            lambda app: install_ingest_routes(
+                app,
+                publish=topology.publish_many,
+                token=settings.ingest.push_token,
+                metrics=metrics,
+                max_bytes=settings.ingest.max_document_bytes,
+            ),
+            lambda app: _install_source_routes(app, poller),
+            *options.route_installers,
+        ]
+        api = create_app(
+            ApiDeps(metrics=metrics, readiness=readiness, route_installers=installers),
+            client_max_size=settings.ingest.max_document_bytes + 1024,
+        )
         runner = web.AppRunner(api, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.http.host, settings.http.port)
         await site.start()
         for address in runner.addresses:
             host, port = address[0], address[1]
-            log.info("HTTP on http://%s:%d (/healthz, /readyz, /metrics, /api/v1)", host, port,
-                     extra={"http_port": port})
+            log.info(
+                "HTTP on http://%s:%d (/healthz, /readyz, /metrics, /api/v1)",
+                host,
+                port,
+                extra={"http_port": port},
+            )
 
         await topology.app.start()
         await _wait_ready(topology, stop)
@@ -120,11 +156,19 @@ async def run_service(settings: Settings, options: RunOptions, metrics: Metrics 
             await options.on_ready(topology)
 
         watchdog = asyncio.create_task(_watch_broker(bootstrap, names.all(), stop, outcome, rules))
+        leader = (
+            asyncio.create_task(_poll_while_leader(topology, poller, stop)) if options.poll_sources else None
+        )
         produced = 0
         if options.documents is not None:
-            for document in options.documents:
-                await topology.publish(document)
-                produced += 1
+            if isinstance(options.documents, AsyncIterable):
+                async for document in options.documents:
+                    await topology.publish(document)
+                    produced += 1
+            else:
+                for document in options.documents:
+                    await topology.publish(document)
+                    produced += 1
             await topology.app.producer.flush()
             progress.inputs_finished()
         if options.once:
@@ -136,6 +180,9 @@ async def run_service(settings: Settings, options: RunOptions, metrics: Metrics 
         else:
             await stop.wait()
         watchdog.cancel()
+        if leader is not None:
+            leader.cancel()
+        await poller.stop()
         if outcome:
             return outcome[0]
         return RunResult(exit_code=EXIT_OK, documents=produced)
@@ -148,8 +195,34 @@ async def run_service(settings: Settings, options: RunOptions, metrics: Metrics 
                 await topology.app.stop()
         if runner is not None:
             await runner.cleanup()
+        for close in reversed(cleanup):
+            with contextlib.suppress(Exception):
+                await close()
         if broker is not None:
             await asyncio.to_thread(broker.stop)
+
+
+def _install_source_routes(app: web.Application, poller: Poller) -> None:
+    async def sources(_: web.Request) -> web.Response:
+        return web.json_response({"sources": [health.as_dict() for health in poller.health()]})
+
+    app.router.add_get("/api/v1/sources", sources)
+
+
+async def _poll_while_leader(topology: Topology, poller: Poller, stop: asyncio.Event) -> None:
+    """Run the poller only while this worker leads the consumer group (checked every few seconds)."""
+    try:
+        while not stop.is_set():
+            leading = topology.app.is_leader()
+            if leading and not poller.running:
+                log.info("this worker leads the group: polling sources")
+                await poller.start()
+            elif not leading and poller.running:
+                log.info("no longer the group's leader: polling stops")
+                await poller.stop()
+            await asyncio.sleep(2.0)
+    finally:
+        await poller.stop()
 
 
 async def _wait_ready(topology: Topology, stop: asyncio.Event) -> None:
@@ -180,15 +253,18 @@ async def _watch_broker(
             now = loop.time()
             unreachable_since = unreachable_since or now
             if now - unreachable_since >= BROKER_LOST_AFTER_S:
-                reason = f"the Kafka broker at {bootstrap} is unreachable since {now - unreachable_since:.0f} s: {err}"
+                down_for = now - unreachable_since
+                reason = f"the Kafka broker at {bootstrap} is unreachable since {down_for:.0f} s: {err}"
                 log.error("%s; exiting so that a supervisor can restart the worker", reason)
                 outcome.append(RunResult(exit_code=EXIT_BROKER_LOST, reason=reason))
                 stop.set()
             continue
         unreachable_since = None
         if missing:
-            reason = (f"the broker at {bootstrap} lost the topics {', '.join(missing)} "
-                      "(an embedded broker keeps data in memory only and loses it on restart)")
+            reason = (
+                f"the broker at {bootstrap} lost the topics {', '.join(missing)} "
+                "(an embedded broker keeps data in memory only and loses it on restart)"
+            )
             log.error("%s; exiting so that a supervisor can restart the worker", reason)
             outcome.append(RunResult(exit_code=EXIT_BROKER_LOST, reason=reason))
             stop.set()

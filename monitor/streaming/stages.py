@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.errors import DecodeError
-from monitor.extract import Extractor, analysed_text
+from monitor.extract import Extractor
 from monitor.observability.metrics import Metrics
 from monitor.records import Alert, DeadLetter, Document, TaggedEvent
 from monitor.rules import RuleState, evaluate
@@ -93,7 +93,9 @@ class Stages:
         event = TaggedEvent.from_document(document, extraction, text=document.text[:limit])
         return Tagged(event=event, routing_keys=self.rules.current.routing_keys(event))
 
-    def evaluate(self, event: TaggedEvent, key: str, state: dict[str, Any] | None) -> tuple[dict[str, Any], list[Alert]]:
+    def evaluate(
+        self, event: TaggedEvent, key: str, state: dict[str, Any] | None
+    ) -> tuple[dict[str, Any], list[Alert]]:
         """Run the rules for one routing key; return the new state (as stored) and the alerts to emit."""
         event_time = event.published or event.fetched
         new_state, alerts = evaluate(self.rules.current, RuleState.from_dict(state), event, key, event_time)
@@ -101,19 +103,27 @@ class Stages:
         for alert in alerts:
             if alert.revision == 1:
                 for mineral in alert.minerals or ["none"]:
-                    self.metrics.alerts.labels(severity=alert.severity, measure=alert.measure, mineral=mineral).inc()
+                    self.metrics.alerts.labels(
+                        severity=alert.severity, measure=alert.measure, mineral=mineral
+                    ).inc()
             else:
                 self.metrics.alert_updates.labels(severity=alert.severity).inc()
             self.metrics.end_to_end_latency.observe(max(0.0, (now - event.fetched).total_seconds()))
         return new_state.to_dict(), alerts
 
-    def dead_letter(self, stage: str, topic: str, key: str | None, payload: bytes | None, err: Exception) -> DeadLetter:
+    def dead_letter(
+        self, stage: str, topic: str, key: str | None, payload: bytes | None, err: Exception
+    ) -> DeadLetter:
         """Count a failure and build the dead letter that keeps the message and the reason."""
         reason = type(err).__name__
         self.metrics.stage_errors.labels(stage=stage, reason=reason).inc()
         self.metrics.dead_letters.labels(stage=stage).inc()
         self.metrics.messages.labels(stage=stage, outcome="error").inc()
-        text = payload.decode("utf-8", "replace") if isinstance(payload, bytes | bytearray) else str(payload or "")
+        text = (
+            payload.decode("utf-8", "replace")
+            if isinstance(payload, bytes | bytearray)
+            else str(payload or "")
+        )
         return DeadLetter(
             stage=stage,
             reason=reason,

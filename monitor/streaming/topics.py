@@ -9,6 +9,7 @@ notice a broker that lost its topics (an embedded broker restarted) and stop wit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -68,18 +69,21 @@ async def ensure_topics(
             if name not in existing
         ]
         if wanted:
-            try:
+            # Another worker may have created them first.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(wanted, timeout_ms=int(timeout_s * 1000))
-            except TopicAlreadyExistsError:
-                pass  # another worker created them first
             log.info("created topics %s", ", ".join(t.name for t in wanted))
         for name in names:
             if name in existing:
                 described = await admin.describe_topics([name])
                 count = len(described[0].get("partitions", [])) if described else 0
                 if count and count != kafka.partitions:
-                    log.warning("topic %s has %d partitions, settings say %d: kept as is",
-                                name, count, kafka.partitions)
+                    log.warning(
+                        "topic %s has %d partitions, settings say %d: kept as is",
+                        name,
+                        count,
+                        kafka.partitions,
+                    )
     except KafkaError as err:
         raise BrokerError(f"cannot create topics on {bootstrap_servers}: {err!r}") from err
     finally:

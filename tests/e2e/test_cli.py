@@ -21,7 +21,9 @@ COMMANDS = ["run", "demo", "replay", "extract", "eval"]
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_") and k != "KAFKA_BOOTSTRAP_SERVERS"}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("MONITOR_") and k != "KAFKA_BOOTSTRAP_SERVERS"
+    }
     env["MONITOR_LOG__FORMAT"] = "json"
     return env
 
@@ -57,7 +59,16 @@ def test_demo_once_runs_to_completion_and_leaves_no_broker_behind() -> None:
     alerts = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     assert len(alerts) >= 5
     for alert in alerts:
-        assert {"id", "severity", "measure", "minerals", "countries", "direction", "rule", "document_ids"} <= set(alert)
+        assert {
+            "id",
+            "severity",
+            "measure",
+            "minerals",
+            "countries",
+            "direction",
+            "rule",
+            "document_ids",
+        } <= set(alert)
         assert alert["severity"] in {"low", "medium", "high", "critical"}
     assert "IN MEMORY ONLY" in done.stderr
     assert _tansu_pids() <= before

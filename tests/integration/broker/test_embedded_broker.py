@@ -54,8 +54,12 @@ async def test_topics_are_created_with_the_configured_partitions_and_carry_messa
     finally:
         await producer.stop()
     assert len(partitions) == 3
-    consumer = AIOKafkaConsumer(names.raw, bootstrap_servers=kafka_broker.bootstrap_servers,
-                                auto_offset_reset="earliest", group_id=None)
+    consumer = AIOKafkaConsumer(
+        names.raw,
+        bootstrap_servers=kafka_broker.bootstrap_servers,
+        auto_offset_reset="earliest",
+        group_id=None,
+    )
     await consumer.start()
     try:
         record = await consumer.getone()
@@ -75,13 +79,17 @@ def test_stop_is_idempotent_and_the_process_is_gone() -> None:
 
 def test_the_broker_dies_with_its_owner_even_on_sigkill() -> None:
     owner = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent("""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent("""
             import sys, time
             from monitor.streaming.broker import EmbeddedBroker
             broker = EmbeddedBroker().start()
             print(broker.pid, flush=True)
             time.sleep(600)
-        """)],
+        """),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

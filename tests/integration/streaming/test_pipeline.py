@@ -36,8 +36,13 @@ PRICE = Document(
 
 
 async def _read_topic(bootstrap: str, topic: str, expect: int, timeout_s: float = 20.0) -> list[bytes]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
     await consumer.start()
     values: list[bytes] = []
     try:
@@ -57,7 +62,9 @@ async def test_a_published_document_becomes_an_alert_on_the_alerts_topic(broker_
     async def collect(alert: Alert) -> None:
         received.append(alert)
 
-    result = await run_service(broker_settings, RunOptions(documents=[BAN, PRICE], once=True, sinks=[collect]))
+    result = await run_service(
+        broker_settings, RunOptions(documents=[BAN, PRICE], once=True, sinks=[collect])
+    )
     assert result.exit_code == 0
     assert [a.document_ids for a in received] == [["it-ban-1"]]
     names = TopicNames.from_prefix(broker_settings.kafka.topic_prefix)
@@ -108,6 +115,8 @@ async def test_a_malformed_message_goes_to_the_dead_letter_topic_and_the_stream_
     assert result.exit_code == 0
     assert len(received) == 1
     names = TopicNames.from_prefix(broker_settings.kafka.topic_prefix)
-    letters = [DeadLetter.loads(v, serializer="json") for v in await _read_topic(bootstrap, names.dead_letters, 2)]
+    letters = [
+        DeadLetter.loads(v, serializer="json") for v in await _read_topic(bootstrap, names.dead_letters, 2)
+    ]
     assert sorted(letter.key or "" for letter in letters) == ["junk-1", "junk-2"]
     assert all(letter.stage == "ingest" and letter.reason == "DecodeError" for letter in letters)
