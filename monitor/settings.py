@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from monitor.delivery.settings import DeliverySettings
 from monitor.errors import ConfigError
 
 #: The repository (or source tree) root: default rule packs and pipelines live beside the package.
@@ -46,6 +47,13 @@ class KafkaSettings(BaseModel):
     heartbeat_interval_s: float = Field(3.0, gt=0)
     embedded_rebalance_timeout_s: float = Field(2.0, gt=0)
     embedded_startup_timeout_s: float = Field(20.0, gt=0)
+    # A worker checks that the broker still has its topics this often, and exits (code 3) when they
+    # are gone or the broker stays unreachable for longer than ``broker_lost_after_s``.
+    topic_check_interval_s: float = Field(5.0, gt=0)
+    broker_lost_after_s: float = Field(30.0, gt=0)
+    shutdown_timeout_s: float = Field(
+        20.0, gt=0, description="Longest wait for the stream processor to stop."
+    )
 
     @property
     def embedded(self) -> bool:
@@ -110,6 +118,7 @@ class Settings(BaseSettings):
     rules: RulesSettings = Field(default_factory=RulesSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     @field_validator("kafka", mode="before")

@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import SecretStr
 
+from monitor.api.auth import API_KEYS_KEY, require_scope
 from monitor.ingest.payload import validate_batch
 from monitor.observability.metrics import Metrics
 from monitor.records import Document
@@ -93,8 +94,15 @@ def install_ingest_routes(
 
     async def ingest(request: web.Request) -> web.Response:
         if not authorised(request.headers.get("Authorization"), token):
-            reject("unauthorized")
-            return _error(401, "unauthorized", headers={"WWW-Authenticate": 'Bearer realm="ingest"'})
+            if API_KEYS_KEY not in request.app:
+                reject("unauthorized")
+                return _error(401, "unauthorized", headers={"WWW-Authenticate": 'Bearer realm="ingest"'})
+            try:
+                # An API key with the ``ingest`` scope (``monitor keys create NAME --scope ingest``).
+                await require_scope(request, "ingest")
+            except web.HTTPException:
+                reject("unauthorized")
+                raise
         raw = await _read_bounded(request, max_bytes)
         if raw is None:
             reject("too_large")

@@ -25,7 +25,7 @@ import faust
 
 from monitor.errors import DecodeError, StoreError
 from monitor.observability.metrics import Metrics
-from monitor.records import Alert, Document
+from monitor.records import Alert, DeadLetter, Document
 from monitor.settings import Settings
 from monitor.streaming.progress import NoProgress, Progress
 from monitor.streaming.stages import Stages, decode_alert, decode_document, decode_event, utc_now
@@ -265,6 +265,10 @@ class Topology:
                     delay = min(delay * 2, _STORE_RETRY_MAX_S)
 
     # -- producing ------------------------------------------------------------------------------
+
+    async def send_dead_letter(self, letter: DeadLetter) -> None:
+        """Produce a dead letter from outside the agents (e.g. a delivery given up)."""
+        await self.dead_letter_topic.send(key=(letter.key or "").encode(), value=letter.dumps())
 
     async def publish(self, document: Document) -> None:
         """Produce a document to the raw topic (key: its id)."""

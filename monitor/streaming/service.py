@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,12 +19,18 @@ import aiohttp
 from aiohttp import web
 
 from monitor.api.app import ApiDeps, RouteInstaller, create_app
-from monitor.errors import BrokerError
+from monitor.api.auth import require_scope
+from monitor.api.deps import DeliveryApiDeps
+from monitor.api.routes import delivery_routes, store_ready
+from monitor.delivery.channels import create_http_session
+from monitor.delivery.dispatcher import Dispatcher
+from monitor.errors import BrokerError, StoreError
 from monitor.extract import Extractor
 from monitor.ingest import Poller, fetch_policy, install_ingest_routes
 from monitor.observability.metrics import Metrics
-from monitor.records import Document
+from monitor.records import Alert, Document
 from monitor.settings import Settings
+from monitor.store import SqlAlertStore
 from monitor.streaming.app import AlertSink, Topology
 from monitor.streaming.broker import EmbeddedBroker
 from monitor.streaming.progress import Progress
@@ -38,11 +44,6 @@ log = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_INPUT_ERRORS = 1
 EXIT_BROKER_LOST = 3
-
-#: How often the worker checks that the broker still has its topics, and how long it tolerates
-#: an unreachable broker before exiting for its supervisor to restart it.
-BROKER_CHECK_INTERVAL_S = 5.0
-BROKER_LOST_AFTER_S = 30.0
 
 
 @dataclass
@@ -70,14 +71,14 @@ class RunResult:
 
 
 async def run_service(settings: Settings, options: RunOptions, metrics: Metrics | None = None) -> RunResult:
-    """Run until stopped (or, with ``once``, until every given document is processed)."""
+    """Run until stopped (or, with ``once``, until every given document is processed).
+
+    Start-up order: configuration (extractor data, rules) -> broker and topics -> alert store ->
+    Faust topology -> delivery -> HTTP -> consuming. Shutdown runs the other way on every exit path.
+    """
     metrics = metrics or Metrics()
-    broker: EmbeddedBroker | None = None
-    runner: web.AppRunner | None = None
-    topology: Topology | None = None
     stop = asyncio.Event()
     outcome: list[RunResult] = []
-    cleanup: list[Callable[[], Awaitable[Any]]] = []
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -85,15 +86,27 @@ async def run_service(settings: Settings, options: RunOptions, metrics: Metrics 
     # Configuration first: invalid rules or extractor data stop us before anything is started.
     extractor = Extractor(max_chars=settings.extract.max_chars, spacy_model=settings.extract.spacy_model)
     rules = RuleHolder(settings.rules.paths, metrics)
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        stack.callback(_remove_signal_handlers, loop)
         if settings.kafka.embedded:
             broker = EmbeddedBroker(startup_timeout_s=settings.kafka.embedded_startup_timeout_s)
             await asyncio.to_thread(broker.start)
+            stack.push_async_callback(asyncio.to_thread, broker.stop)
             bootstrap = broker.bootstrap_servers
         else:
             bootstrap = settings.kafka.bootstrap_servers or ""
         names = TopicNames.from_prefix(settings.kafka.topic_prefix)
         await ensure_topics(bootstrap, names.all(), settings.kafka)
+
+        store = SqlAlertStore(settings.store.url)
+        try:
+            await store.start()
+        except Exception as err:  # the store is required: say which and why, then stop
+            await store.close()
+            raise StoreError(
+                f"cannot open the alert store {_safe_url(settings.store.url)}: {err}", transient=False
+            ) from err
+        stack.push_async_callback(store.close)
 
         progress = Progress()
         topology = Topology(
@@ -101,28 +114,38 @@ async def run_service(settings: Settings, options: RunOptions, metrics: Metrics 
             bootstrap,
             Stages(extractor, rules, metrics),
             metrics,
-            options.sinks,
+            (),
             progress,
             embedded=settings.kafka.embedded,
             group_id=options.group_id,
         )
+        delivery_http = create_http_session(settings.delivery.allow_private_networks)
+        stack.push_async_callback(delivery_http.close)
+        dispatcher = Dispatcher(
+            store, delivery_http, metrics, settings.delivery, dead_letter=topology.send_dead_letter
+        )
+        topology.sinks.extend([_store_sink(dispatcher), *options.sinks])
 
-        async def readiness() -> tuple[bool, list[str]]:
-            reasons = (
-                [] if topology is not None and topology.ready.is_set() else ["stream processor starting"]
-            )
-            return not reasons, reasons
-
-        session = aiohttp.ClientSession()
-        cleanup.append(session.close)
+        poll_http = aiohttp.ClientSession()
+        stack.push_async_callback(poll_http.close)
         poller = Poller(
             options.poll_sources,
             emit=topology.publish,
-            session=session,
+            session=poll_http,
             metrics=metrics,
             fetch_policy=fetch_policy(settings.ingest),
         )
-        installers = [
+
+        async def readiness() -> tuple[bool, list[str]]:
+            reasons = [] if topology.ready.is_set() else ["stream processor starting"]
+            store_ok, store_reasons = await store_ready(store)
+            return not reasons and store_ok, reasons + store_reasons
+
+        delivery_deps = DeliveryApiDeps(
+            store=store, feed=dispatcher.feed, metrics=metrics, settings=settings.delivery
+        )
+        installers: list[RouteInstaller] = [
+            delivery_routes(delivery_deps),
             lambda app: install_ingest_routes(
                 app,
                 publish=topology.publish_many,
@@ -130,7 +153,7 @@ async def run_service(settings: Settings, options: RunOptions, metrics: Metrics 
                 metrics=metrics,
                 max_bytes=settings.ingest.max_document_bytes,
             ),
-            lambda app: _install_source_routes(app, poller),
+            lambda app: _install_service_routes(app, poller, rules),
             *options.route_installers,
         ]
         api = create_app(
@@ -139,74 +162,127 @@ async def run_service(settings: Settings, options: RunOptions, metrics: Metrics 
         )
         runner = web.AppRunner(api, access_log=None)
         await runner.setup()
+        stack.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, settings.http.host, settings.http.port)
         await site.start()
         for address in runner.addresses:
-            host, port = address[0], address[1]
             log.info(
                 "HTTP on http://%s:%d (/healthz, /readyz, /metrics, /api/v1)",
-                host,
-                port,
-                extra={"http_port": port},
+                address[0],
+                address[1],
+                extra={"http_port": address[1]},
             )
 
+        await dispatcher.start()
+        stack.push_async_callback(dispatcher.stop)
         await topology.app.start()
+        stack.push_async_callback(_stop_app, topology, settings.kafka.shutdown_timeout_s)
         await _wait_ready(topology, stop)
         if options.on_ready is not None:
             await options.on_ready(topology)
 
-        watchdog = asyncio.create_task(_watch_broker(bootstrap, names.all(), stop, outcome, rules))
-        leader = (
-            asyncio.create_task(_poll_while_leader(topology, poller, stop)) if options.poll_sources else None
-        )
+        background = [
+            asyncio.create_task(_watch_broker(settings, bootstrap, names.all(), stop, outcome)),
+            asyncio.create_task(_reload_rules(settings, rules, stop)),
+        ]
+        if options.poll_sources:
+            background.append(asyncio.create_task(_poll_while_leader(topology, poller, stop)))
         produced = 0
         if options.documents is not None:
-            if isinstance(options.documents, AsyncIterable):
-                async for document in options.documents:
-                    await topology.publish(document)
-                    produced += 1
-            else:
-                for document in options.documents:
-                    await topology.publish(document)
-                    produced += 1
+            async for document in _each(options.documents):
+                await topology.publish(document)
+                produced += 1
             await topology.app.producer.flush()
             progress.inputs_finished()
-        if options.once:
-            finished = asyncio.create_task(progress.wait())
-            stopped = asyncio.create_task(stop.wait())
-            await asyncio.wait({finished, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            finished.cancel()
-            stopped.cancel()
-        else:
-            await stop.wait()
-        watchdog.cancel()
-        if leader is not None:
-            leader.cancel()
+        await _first_of(progress.wait() if options.once else None, stop.wait())
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await poller.stop()
         if outcome:
             return outcome[0]
         return RunResult(exit_code=EXIT_OK, documents=produced)
+    raise AssertionError("unreachable")  # pragma: no cover - the with block returns or raises
+
+
+async def _each(documents: Iterable[Document] | AsyncIterable[Document]) -> AsyncIterator[Document]:
+    if isinstance(documents, AsyncIterable):
+        async for document in documents:
+            yield document
+    else:
+        for document in documents:
+            yield document
+
+
+async def _first_of(*waits: Coroutine[Any, Any, Any] | None) -> None:
+    tasks = [asyncio.create_task(w) for w in waits if w is not None]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(signum)
-        if topology is not None:
-            with contextlib.suppress(Exception):
-                await topology.app.stop()
-        if runner is not None:
-            await runner.cleanup()
-        for close in reversed(cleanup):
-            with contextlib.suppress(Exception):
-                await close()
-        if broker is not None:
-            await asyncio.to_thread(broker.stop)
+        for task in tasks:
+            task.cancel()
 
 
-def _install_source_routes(app: web.Application, poller: Poller) -> None:
-    async def sources(_: web.Request) -> web.Response:
+def _remove_signal_handlers(loop: asyncio.AbstractEventLoop) -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signum)
+
+
+async def _stop_app(topology: Topology, timeout_s: float) -> None:
+    # Graceful: Faust commits the offsets of what was processed. A broker that is gone can make
+    # this hang in client retries; past the timeout we give up, the uncommitted rest is redelivered.
+    try:
+        await asyncio.wait_for(topology.app.stop(), timeout_s)
+    except TimeoutError:
+        log.warning("the stream processor did not stop within %.0f s; exiting anyway", timeout_s)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparsable URL)"
+
+
+#: Failures of the store that pass by themselves: the alert waits on its topic until they do.
+_TRANSIENT_STORE_ERRORS: tuple[type[BaseException], ...] = (OSError, ConnectionError, TimeoutError)
+
+
+def _store_sink(dispatcher: Dispatcher) -> AlertSink:
+    """The notify stage's first sink: persist, stream and deliver; a database outage is transient."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    async def sink(alert: Alert) -> None:
+        try:
+            await dispatcher.handle(alert)
+        except _TRANSIENT_STORE_ERRORS + (OperationalError,) as err:
+            raise StoreError(f"alert store unavailable: {err}", transient=True) from err
+        except DBAPIError as err:
+            if err.connection_invalidated:
+                raise StoreError(f"alert store connection lost: {err}", transient=True) from err
+            raise
+
+    return sink
+
+
+def _install_service_routes(app: web.Application, poller: Poller, rules: RuleHolder) -> None:
+    """``GET /api/v1/sources`` (source health, read scope) and ``POST /api/v1/rules/reload`` (admin)."""
+
+    async def sources(request: web.Request) -> web.Response:
+        await require_scope(request, "read")
         return web.json_response({"sources": [health.as_dict() for health in poller.health()]})
 
+    async def reload_rules(request: web.Request) -> web.Response:
+        await require_scope(request, "admin")
+        changed, message = await asyncio.to_thread(rules.reload, True)
+        status = 200 if changed else 422
+        return web.json_response({"reloaded": changed, "message": message}, status=status)
+
     app.router.add_get("/api/v1/sources", sources)
+    app.router.add_post("/api/v1/rules/reload", reload_rules)
 
 
 async def _poll_while_leader(topology: Topology, poller: Poller, stop: asyncio.Event) -> None:
@@ -233,27 +309,34 @@ async def _wait_ready(topology: Topology, stop: asyncio.Event) -> None:
     stopped.cancel()
 
 
+async def _reload_rules(settings: Settings, rules: RuleHolder, stop: asyncio.Event) -> None:
+    """Hot reload: pick up changed rule files; an invalid set is rejected and the old one kept."""
+    while not stop.is_set():
+        await asyncio.sleep(settings.rules.reload_interval_s)
+        await asyncio.to_thread(rules.reload)
+
+
 async def _watch_broker(
-    bootstrap: str, names: list[str], stop: asyncio.Event, outcome: list[RunResult], rules: RuleHolder
+    settings: Settings, bootstrap: str, names: list[str], stop: asyncio.Event, outcome: list[RunResult]
 ) -> None:
     """Stop the run with a clear reason when the broker lost our topics or stays unreachable.
 
     A memory-only embedded broker that restarted has lost every topic; a worker that carried on would
     wait forever for messages that will never come. Exiting non-zero lets a supervisor restart it.
-    The same loop reloads changed rule files (hot reload).
     """
+    kafka = settings.kafka
     unreachable_since: float | None = None
     loop = asyncio.get_running_loop()
     while not stop.is_set():
-        await asyncio.sleep(BROKER_CHECK_INTERVAL_S)
-        await asyncio.to_thread(rules.reload)
+        await asyncio.sleep(kafka.topic_check_interval_s)
         try:
-            missing = await missing_topics(bootstrap, names)
+            missing = await missing_topics(bootstrap, names, timeout_s=min(10.0, kafka.broker_lost_after_s))
         except BrokerError as err:
             now = loop.time()
             unreachable_since = unreachable_since or now
-            if now - unreachable_since >= BROKER_LOST_AFTER_S:
-                down_for = now - unreachable_since
+            down_for = now - unreachable_since
+            log.warning("the Kafka broker at %s is unreachable (%.0f s): %s", bootstrap, down_for, err)
+            if down_for >= kafka.broker_lost_after_s:
                 reason = f"the Kafka broker at {bootstrap} is unreachable since {down_for:.0f} s: {err}"
                 log.error("%s; exiting so that a supervisor can restart the worker", reason)
                 outcome.append(RunResult(exit_code=EXIT_BROKER_LOST, reason=reason))

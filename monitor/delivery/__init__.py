@@ -1,0 +1,19 @@
+"""Alert delivery: from an alert to the people and systems that asked for it.
+
+The package reads like the pipeline (as Alertmanager's ``notify``)::
+
+    Dispatcher.handle(alert)
+      -> store.upsert_alert          idempotent: the same revision twice does nothing
+      -> AlertFeed.publish           wakes the live-stream (SSE) clients
+      -> matching.subscription_matches
+      -> store.enqueue_deliveries    pending deliveries persist, so a restart resumes them
+      -> SubscriptionWorker          one queue per subscription: a slow receiver delays no other
+           -> ssrf.check_url         again at send time, since DNS can change
+           -> payload / signing      pure bodies and Standard Webhooks signatures
+           -> channels.send          raises DeliveryError(retryable, retry_after)
+           -> backoff                exponential + jitter, Retry-After honoured, dead letter after the period
+
+Pure modules (no aiohttp, no SQLAlchemy): ``settings``, ``subscription``, ``matching``, ``payload``,
+``signing``, ``backoff``, ``schedule``, ``ssrf`` (address policy). Shells: ``channels``, ``feed``,
+``dispatcher``. This ``__init__`` imports nothing so that the pure modules stay light.
+"""

@@ -1,0 +1,628 @@
+"""spaCy pipeline components of the extractor, registered under versioned names.
+
+::
+
+    tokenizer                  spaCy blank English (+ a split of "U.S.-China")
+    monitor_gazetteer_v1       PhraseMatcher over minerals and countries, longest match, context filters
+    monitor_sentences_v1       sentence boundaries (regex, offsets)
+    monitor_measure_v1         measure cues -> the document's measure and its key sentence
+    monitor_direction_v1       tighten / loosen / unchanged in the key sentence
+    monitor_roles_v1           imposing and target country of the measure
+    monitor_date_v1            effective date
+
+Each component reads and writes the :class:`~monitor.extract.analysis.Analysis` kept in
+``doc.user_data``; none of them loops over every token in Python.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+from spacy.language import Language
+from spacy.matcher import PhraseMatcher
+from spacy.tokens import Doc
+
+from monitor.extract.analysis import Analysis, Cue, Mention, analysis_of
+from monitor.extract.cues import CueRules, load_cue_rules, lower_same_length
+from monitor.extract.dates import find_effective_date
+from monitor.extract.gazetteer import BLOCK, COUNTRY, MINERAL, Gazetteer, load_gazetteer
+from monitor.extract.text import sentence_bounds
+
+__all__ = [
+    "DateComponent",
+    "DirectionComponent",
+    "GazetteerComponent",
+    "MeasureComponent",
+    "RolesComponent",
+    "SentenceComponent",
+]
+
+EXPORT_MEASURES = frozenset({"export_ban", "export_licence", "export_quota", "export_tax", "technology_ban"})
+IMPORT_MEASURES = frozenset({"import_tariff", "investigation", "sanction"})
+NO_DIRECTION = frozenset({"none", "partnership", "stockpile", "investigation", "price_control"})
+_BASED = frozenset({"based", "listed", "headquartered", "registered", "traded"})
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def _text_of(doc: Doc) -> str:
+    """``doc.text``, cached in the analysis: spaCy rebuilds it from the tokens on every access."""
+    analysis = analysis_of(doc)
+    if analysis.text is None:
+        analysis.text = doc.text
+    return analysis.text
+
+
+def _lower_of(doc: Doc) -> str:
+    """The lower-cased text (same offsets), cached in the analysis."""
+    analysis = analysis_of(doc)
+    if analysis.lower is None:
+        analysis.lower = lower_same_length(_text_of(doc))
+    return analysis.lower
+
+
+# --------------------------------------------------------------------------------------------
+# Gazetteer
+# --------------------------------------------------------------------------------------------
+
+
+class GazetteerComponent:
+    """Find minerals and countries with two PhraseMatchers (case-insensitive and exact-case).
+
+    The longest match wins, so blocked phrases ("lead to", "China clay", "Cobalt Robotics")
+    swallow the mineral or country inside them. Ambiguous words ("lead") need metal context,
+    a mineral word followed by a non-mining company suffix is dropped, and a country whose
+    sentence talks about something else (Turkey the bird) is dropped.
+    """
+
+    def __init__(self, nlp: Language, gazetteer: Gazetteer) -> None:
+        self.gazetteer = gazetteer
+        self.lower = PhraseMatcher(nlp.vocab, attr="LOWER")
+        self.exact = PhraseMatcher(nlp.vocab, attr="ORTH")
+        self.keys: dict[int, tuple[str, str, str]] = {}
+        grouped: dict[tuple[str, str, str, bool], list[str]] = {}
+        for term in gazetteer.terms:
+            grouped.setdefault((term.label, term.value, term.kind, term.case_sensitive), []).append(term.text)
+        for (label, value, kind, exact), texts in grouped.items():
+            key = f"{label}|{value}|{kind}"
+            self.keys[nlp.vocab.strings.add(key)] = (label, value, kind)
+            patterns = [nlp.make_doc(text) for text in texts]
+            (self.exact if exact else self.lower).add(key, patterns)
+
+    def __call__(self, doc: Doc) -> Doc:
+        """Attach the mineral and country mentions of ``doc`` to its analysis."""
+        analysis = analysis_of(doc)
+        matches = list(self.lower(doc)) + list(self.exact(doc))
+        if not matches:
+            analysis.mentions = []
+            return doc
+        matches.sort(key=lambda m: (m[1] - m[2], m[1]))
+        occupied: set[int] = set()
+        chosen: set[tuple[int, int]] = set()
+        selected: list[tuple[str, str, str, int, int]] = []
+        for match_id, start, end in matches:
+            if (start, end) not in chosen:
+                if any(i in occupied for i in range(start, end)):
+                    continue
+                occupied.update(range(start, end))
+                chosen.add((start, end))
+            label, value, kind = self.keys[match_id]
+            if label != BLOCK:
+                selected.append((label, value, kind, start, end))
+        mentions: list[Mention] = []
+        mineral_tokens = [s for label, _, _, s, _ in selected if label == MINERAL]
+        for label, value, kind, start, end in selected:
+            if label == MINERAL and not self._mineral_ok(doc, start, end, mineral_tokens):
+                continue
+            if label == COUNTRY and not self._country_ok(doc, value, kind, start, end):
+                continue
+            span = doc[start:end]
+            mentions.append(
+                Mention(span.start_char, span.end_char, span.text, label.lower(), value, kind, start, end)
+            )
+        mentions.sort(key=lambda m: (m.start, m.value))
+        analysis.mentions = mentions
+        return doc
+
+    def _mineral_ok(self, doc: Doc, start: int, end: int, mineral_tokens: list[int]) -> bool:
+        gaz = self.gazetteer
+        first = doc[start].text
+        if end < len(doc) and first[:1].isupper() and doc[end].text in gaz.company_block_next:
+            return False
+        rule = gaz.context_required.get(doc[start:end].text.lower()) if end - start == 1 else None
+        if rule is None:
+            return True
+        nxt = doc[end].lower_ if end < len(doc) else ""
+        prev = doc[start - 1].lower_ if start > 0 else ""
+        if nxt in rule.next_words:
+            return True
+        if prev in rule.prev_block:
+            return False
+        if prev in rule.prev_words:
+            return True
+        return any(0 < abs(t - start) <= rule.near for t in mineral_tokens if t != start)
+
+    def _country_ok(self, doc: Doc, value: str, kind: str, start: int, end: int) -> bool:
+        if (
+            kind == "capital"
+            and end + 1 < len(doc)
+            and doc[end].text == "-"
+            and doc[end + 1].lower_ in _BASED
+        ):
+            return False
+        blocked = self.gazetteer.sense_block.get(value)
+        if blocked:
+            window = doc[max(0, start - 15) : min(len(doc), end + 15)]
+            if any(t.lower_ in blocked for t in window):
+                return False
+        return True
+
+
+@Language.factory("monitor_gazetteer_v1", default_config={"data_dir": None})
+def make_gazetteer(nlp: Language, name: str, data_dir: str | None) -> GazetteerComponent:
+    """Build the gazetteer component from the package data (or ``data_dir``)."""
+    return GazetteerComponent(nlp, load_gazetteer(_path(data_dir)))
+
+
+# --------------------------------------------------------------------------------------------
+# Sentences
+# --------------------------------------------------------------------------------------------
+
+
+class SentenceComponent:
+    """Record sentence boundaries as character offsets (cheaper than spaCy's per-token sentencizer)."""
+
+    def __call__(self, doc: Doc) -> Doc:
+        """Attach the sentence boundaries of ``doc``; the title (if any) is sentence 0."""
+        analysis = analysis_of(doc)
+        text = _text_of(doc)
+        if analysis.title_end:
+            body_start = analysis.title_end + 2
+            title = [(0, analysis.title_end)] if text[: analysis.title_end].strip() else []
+            body = [(body_start + s, body_start + e) for s, e in sentence_bounds(text[body_start:])]
+            analysis.set_sentences(title + body)
+        else:
+            analysis.set_sentences(sentence_bounds(text))
+        return doc
+
+
+@Language.factory("monitor_sentences_v1")
+def make_sentences(nlp: Language, name: str) -> SentenceComponent:
+    """Build the sentence-boundary component."""
+    return SentenceComponent()
+
+
+# --------------------------------------------------------------------------------------------
+# Measure
+# --------------------------------------------------------------------------------------------
+
+_CLAUSE_BREAK = re.compile(
+    r"[;:]|\bbut\b|\bwhile\b|\bwhereas\b|\balthough\b|\bhowever\b|\bafter\b", re.IGNORECASE
+)
+
+
+def _clause_before(rules: CueRules, text: str, sent_start: int, pos: int) -> str:
+    window = text[max(sent_start, pos - rules.negation_window) : pos]
+    cuts = list(_CLAUSE_BREAK.finditer(window))
+    return window[cuts[-1].end() :] if cuts else window
+
+
+class MeasureComponent:
+    """Pick the document's measure: score every cue, drop negated and hypothetical ones.
+
+    A cue scores more in the title, in a sentence that names a mineral or a country, in the
+    first sentence, and less in background sentences ("last year", "since 2023"). Specific
+    measures (technology ban, quota, tax, ban) outrank generic export controls in a tie.
+    """
+
+    def __init__(self, rules: CueRules) -> None:
+        self.rules = rules
+
+    def __call__(self, doc: Doc) -> Doc:
+        """Set ``measure`` and the key ``cue`` of the analysis (``none`` when no cue survives)."""
+        analysis = analysis_of(doc)
+        text = _lower_of(doc)
+        rules = self.rules
+        if not rules.trigger.search(text):
+            return doc
+        mineral_sents = {analysis.sentence_of(m.start) for m in analysis.mentions if m.label == "mineral"}
+        country_sents = {analysis.sentence_of(m.start) for m in analysis.mentions if m.label == "country"}
+        has_title = analysis.title_end > 0
+        first_body = 1 if has_title else 0
+        blocked_by_sentence: dict[int, list[tuple[int, int]]] = {}
+        best: dict[str, list[Cue]] = {}
+        for cues in rules.measures:
+            for sent in self._gated(cues.gate, text, analysis):
+                s0, s1 = analysis.sentences[sent]
+                for rx, bonus in cues.patterns:
+                    for match in rx.finditer(text, s0, s1):
+                        start, end = match.span()
+                        blocked = blocked_by_sentence.get(sent)
+                        if blocked is None:
+                            blocked = [m.span() for m in rules.not_measure.finditer(text, s0, s1)]
+                            blocked_by_sentence[sent] = blocked
+                        if any(b0 < end and start < b1 for b0, b1 in blocked):
+                            continue
+                        if self._negated(text, s0, start) or rules.hypothetical.search(text, s0, start):
+                            continue
+                        score = cues.weight + bonus - 0.01 * sent
+                        if has_title and sent == 0:
+                            score += 1.0
+                        if sent == first_body:
+                            score += 0.3
+                        if sent in mineral_sents:
+                            score += 0.6
+                        if sent in country_sents:
+                            score += 0.3
+                        if rules.background.search(text, s0, s1):
+                            score -= 0.7
+                        best.setdefault(cues.measure, []).append(Cue(cues.measure, start, end, sent, score))
+        if not best:
+            return doc
+        self._demote_replaced(text, analysis.sentences, best)
+        ranked = []
+        for found in best.values():
+            top = max(found, key=lambda c: (c.score, -c.start))
+            sentences = len({c.sentence for c in found})
+            ranked.append((top.score + 0.1 * min(3, sentences - 1), top))
+        _, cue = max(ranked, key=lambda item: (item[0], -item[1].start))
+        analysis.measure = cue.measure
+        analysis.cue = cue
+        return doc
+
+    @staticmethod
+    def _gated(gate: re.Pattern[str], text: str, analysis: Analysis) -> list[int]:
+        """Indices of the sentences that contain a match of ``gate`` (one search per sentence hit)."""
+        found: list[int] = []
+        pos = 0
+        while True:
+            match = gate.search(text, pos)
+            if match is None:
+                return found
+            sent = analysis.sentence_of(match.start())
+            found.append(sent)
+            pos = max(analysis.sentences[sent][1], match.end())
+
+    def _demote_replaced(
+        self, text: str, sentences: list[tuple[int, int]], best: dict[str, list[Cue]]
+    ) -> None:
+        """A measure being lifted in a sentence that introduces another one ("end the ban, move to
+        quotas") is not the news: demote it below the new measure."""
+        if len(best) < 2:
+            return
+        by_sentence: dict[int, list[Cue]] = {}
+        for found in best.values():
+            for cue in found:
+                by_sentence.setdefault(cue.sentence, []).append(cue)
+        for sentence, cues in by_sentence.items():
+            if len({c.measure for c in cues}) < 2:
+                continue
+            s0, s1 = sentences[sentence]
+            spans = [m.span() for rx in self.rules.loosen for m in rx.finditer(text, s0, s1)]
+            lifted = {id(c) for c in cues if any(a <= c.start and c.end <= b for a, b in spans)}
+            kept = {c.measure for c in cues if id(c) not in lifted}
+            if not lifted or not kept:
+                continue
+            for measure, found in best.items():
+                best[measure] = [
+                    Cue(c.measure, c.start, c.end, c.sentence, c.score - 0.6)
+                    if id(c) in lifted and kept - {c.measure}
+                    else c
+                    for c in found
+                ]
+
+    def _negated(self, text: str, sent_start: int, pos: int) -> bool:
+        return bool(self.rules.negation.search(_clause_before(self.rules, text, sent_start, pos)))
+
+
+@Language.factory("monitor_measure_v1", default_config={"rules_path": None})
+def make_measure(nlp: Language, name: str, rules_path: str | None) -> MeasureComponent:
+    """Build the measure component from ``measures.yaml``."""
+    return MeasureComponent(load_cue_rules(_path(rules_path)))
+
+
+# --------------------------------------------------------------------------------------------
+# Direction
+# --------------------------------------------------------------------------------------------
+
+_RESTRICTIVE_GAP = re.compile(
+    r"\b(?:ban|bans|banned|prohibit\w*|restrict\w*|curbs?|requir\w*|rules?|notice|tariffs?|quotas?|controls?)\b",
+    re.IGNORECASE,
+)
+# The restriction a loosening verb acts on, by its noun: "lift the ban" cannot loosen a quota.
+_NOUN_FAMILY: dict[str, frozenset[str]] = {
+    "ban": frozenset({"export_ban", "sanction", "technology_ban"}),
+    "embargo": frozenset({"export_ban", "sanction"}),
+    "prohibition": frozenset({"export_ban", "sanction", "technology_ban"}),
+    "moratorium": frozenset({"export_ban"}),
+    "suspension": frozenset({"export_ban"}),
+    "quota": frozenset({"export_quota"}),
+    "tariff": frozenset({"import_tariff", "export_tax"}),
+    "duty": frozenset({"import_tariff", "export_tax"}),
+    "duties": frozenset({"import_tariff", "export_tax"}),
+    "tax": frozenset({"export_tax", "import_tariff"}),
+    "taxes": frozenset({"export_tax", "import_tariff"}),
+    "levy": frozenset({"export_tax", "import_tariff"}),
+    "levies": frozenset({"export_tax", "import_tariff"}),
+    "sanction": frozenset({"sanction"}),
+}
+
+
+def _family(word: str) -> frozenset[str] | None:
+    word = word.lower().strip(".,;:")
+    return _NOUN_FAMILY.get(word) or _NOUN_FAMILY.get(word[:-1] if word.endswith("s") else word)
+
+
+class DirectionComponent:
+    """Tighten, loosen or unchanged, read from the key sentence (and the title)."""
+
+    def __init__(self, rules: CueRules) -> None:
+        self.rules = rules
+
+    def __call__(self, doc: Doc) -> Doc:
+        """Set ``direction`` (``tighten``/``loosen``/None) for a restrictive measure."""
+        analysis = analysis_of(doc)
+        cue = analysis.cue
+        if cue is None or analysis.measure in NO_DIRECTION:
+            return doc
+        text = _lower_of(doc)
+        sentences = [analysis.sentences[cue.sentence]]
+        if analysis.title_end and cue.sentence != 0:
+            sentences.append(analysis.sentences[0])
+        first_body = 1 if analysis.title_end else 0
+        if first_body != cue.sentence and first_body < len(analysis.sentences):
+            sentences.append(analysis.sentences[first_body])
+        for s0, s1 in sentences:
+            span = self._loosen(text, s0, s1, analysis.measure)
+            if span is not None:
+                analysis.direction = "loosen"
+                analysis.direction_span = span
+                return doc
+        for s0, s1 in sentences[:2]:
+            for rx in self.rules.unchanged:
+                if rx.search(text, s0, s1):
+                    analysis.direction = None
+                    return doc
+        analysis.direction = "tighten"
+        analysis.direction_span = (cue.start, cue.end)
+        return doc
+
+    def _loosen(self, text: str, s0: int, s1: int, measure: str) -> tuple[int, int] | None:
+        rules = self.rules
+        for rx in rules.loosen:
+            for match in rx.finditer(text, s0, s1):
+                inner = match.group(0).split()
+                if len(inner) > 2 and _RESTRICTIVE_GAP.search(" ".join(inner[1:-1])):
+                    continue
+                family = _family(inner[-1]) or _family(inner[0])
+                if family is not None and measure not in family:
+                    continue
+                if rules.negation.search(_clause_before(rules, text, s0, match.start())):
+                    continue  # "did not lift the ban", "will not allow exports"
+                return match.span()
+        return None
+
+
+@Language.factory("monitor_direction_v1", default_config={"rules_path": None})
+def make_direction(nlp: Language, name: str, rules_path: str | None) -> DirectionComponent:
+    """Build the direction component from ``measures.yaml``."""
+    return DirectionComponent(load_cue_rules(_path(rules_path)))
+
+
+# --------------------------------------------------------------------------------------------
+# Roles
+# --------------------------------------------------------------------------------------------
+
+_PREP_TAIL = re.compile(
+    r"\b(?P<prep>to|into|towards?|on|against|from|targeting|targets|targeted|at|of|by|with|for|between|and)\s+"
+    r"(?:the\s+|its\s+|their\s+|a\s+|(?:imports?|exports?|shipments?|goods|products|sales)\s+(?P<inner>of|from|to)\s+(?:the\s+)?)?$",
+    re.IGNORECASE,
+)
+_POSSESSIVE = re.compile("^\\s*['\u2019]s?\\b")
+_DEST = frozenset({"to", "into", "toward", "towards"})
+_COORDINATION = re.compile("^(?:['\u2019]s)?\\s*(?:,|and|&|-|/)\\s*(?:the\\s+)?$")
+_CLAUSE_AFTER = re.compile(
+    r"\b(?:who|which|that|where|while|as|after|because|since|amid|said|says)\b|;|,\s+and\s+(?:the\s+)?(?=[A-Z])"
+)
+_TARGET = frozenset({"on", "against", "targeting", "targets", "targeted", "at"})
+
+
+class RolesComponent:
+    """Who imposes the measure on whom, from the key sentence, then the title, then the whole text.
+
+    A country after "by" acts; after "to"/"into" it is the destination; after "on"/"against"
+    the target; after "from" (or a demonym before a mineral: "Chinese graphite") the origin of
+    the goods. An export measure is imposed by the origin on the destination (``ALL`` when no
+    destination is named); an import tariff, investigation or sanction by the subject on the origin.
+    """
+
+    def __init__(self, rules: CueRules) -> None:
+        self.rules = rules
+
+    def __call__(self, doc: Doc) -> Doc:
+        """Set ``imposing`` and ``target`` of the analysis."""
+        analysis = analysis_of(doc)
+        cue = analysis.cue
+        if cue is None or analysis.measure == "none":
+            return doc
+        text = _text_of(doc)
+        measure = analysis.measure
+        sentences = [cue.sentence]
+        if analysis.title_end and cue.sentence != 0:
+            sentences.append(0)
+        first_body = 1 if analysis.title_end else 0
+        if first_body not in sentences and first_body < len(analysis.sentences):
+            sentences.append(first_body)
+        imposing: Mention | None = None
+        target: Mention | None = None
+        for index, sent in enumerate(sentences):
+            s0, s1 = analysis.sentences[sent]
+            pivot = cue.start if index == 0 else s0
+            cue_span = (cue.start, cue.end) if index == 0 else None
+            roles = [
+                (m, self._role(text, analysis, m, s0, cue_span, measure))
+                for m in analysis.mentions_in(s0, s1, "country")
+            ]
+            if not roles:
+                continue
+            if measure == "partnership":
+                parties: list[Mention] = []
+                for mention, _ in roles:
+                    if all(mention.value != p.value for p in parties):
+                        parties.append(mention)
+                imposing = imposing or parties[0]
+                if target is None and len(parties) > 1:
+                    target = next((p for p in parties if p.value != imposing.value), None)
+                continue
+            if imposing is None:
+                imposing = self._imposing(text, measure, roles, pivot, cue.start if index == 0 else None)
+            if target is None:
+                target = self._target(text, measure, roles, imposing, cue.end if index == 0 else s0)
+            if imposing is not None and target is not None:
+                break
+        if imposing is None and measure != "partnership":
+            imposing = self._most_frequent(analysis, target)
+        analysis.imposing = imposing
+        if target is not None and (imposing is None or target.value != imposing.value):
+            analysis.target = target.value
+            analysis.target_span = (target.start, target.end)
+        elif measure in EXPORT_MEASURES or measure in ("import_tariff", "investigation"):
+            s0, s1 = analysis.sentences[cue.sentence]
+            found = self.rules.all_targets.search(_lower_of(doc), s0, s1)
+            analysis.target = "ALL"
+            analysis.target_span = found.span() if found else None
+        return doc
+
+    def _role(
+        self,
+        text: str,
+        analysis: Analysis,
+        mention: Mention,
+        s0: int,
+        cue: tuple[int, int] | None,
+        measure: str,
+    ) -> str:
+        if cue is not None and 0 <= cue[0] - mention.end <= 1:
+            # "US eases Venezuela sanctions": a country right before the cue, after another country.
+            earlier = any(m.label == "country" and s0 <= m.start < mention.start for m in analysis.mentions)
+            return "target" if measure in IMPORT_MEASURES and earlier else "subject"
+        before = text[max(s0, mention.start - 40) : mention.start]
+        tail = _PREP_TAIL.search(before)
+        after = text[mention.end : mention.end + 3]
+        if tail:
+            prep = (tail.group("inner") or tail.group("prep")).lower()
+            if prep == "by":
+                return "actor"
+            if prep in _DEST:
+                return "dest"
+            if prep in _TARGET:
+                return "target"
+            if prep == "from":
+                return "origin"
+            if prep == "of" and mention.kind == "demonym":
+                return "origin"
+            if prep == "with":
+                return "partner"
+        if mention.kind == "demonym" and measure in IMPORT_MEASURES and not _POSSESSIVE.match(after):
+            return "origin"  # "sanctions Russian firms", "tariffs on Chinese goods"
+        if mention.kind == "demonym":
+            following = [
+                m for m in analysis.mentions if m.label == "mineral" and 0 <= m.start - mention.end <= 25
+            ]
+            if following:
+                return "origin"
+        if _POSSESSIVE.match(after):
+            return "owner"
+        return "subject"
+
+    @staticmethod
+    def _imposing(
+        text: str, measure: str, roles: list[tuple[Mention, str]], pivot: int, cue_start: int | None
+    ) -> Mention | None:
+        for mention, role in roles:
+            if role == "actor":
+                return mention
+        before = [(m, r) for m, r in roles if m.start < pivot and r in ("subject", "owner")]
+        if before:
+            owners = [
+                m for m, r in before if r == "owner" and cue_start is not None and cue_start - m.end <= 40
+            ]
+            if owners:
+                return owners[-1]
+            # The nearest subject, or the first of a coordination ("China, US agree ...").
+            index = len(before) - 1
+            while index > 0 and _COORDINATION.match(text[before[index - 1][0].end : before[index][0].start]):
+                index -= 1
+            return before[index][0]
+        if measure in EXPORT_MEASURES:
+            for mention, role in roles:
+                if role == "origin":
+                    return mention
+        for mention, role in roles:
+            if role in ("subject", "owner"):
+                return mention
+        return None
+
+    @staticmethod
+    def _target(
+        text: str, measure: str, roles: list[tuple[Mention, str]], imposing: Mention | None, pivot: int
+    ) -> Mention | None:
+        wanted = ("dest", "target") if measure in EXPORT_MEASURES else ("origin", "target", "dest")
+        if measure in ("stockpile", "price_control"):
+            return None
+        for role_name in wanted:
+            for mention, role in roles:
+                if role != role_name or (imposing is not None and mention.value == imposing.value):
+                    continue
+                if mention.start > pivot and _CLAUSE_AFTER.search(text[pivot : mention.start]):
+                    continue  # in another clause: "... a relief to miners who ship to China"
+                return mention
+        return None
+
+    @staticmethod
+    def _most_frequent(analysis: Analysis, target: Mention | None) -> Mention | None:
+        counts = Counter(
+            m.value
+            for m in analysis.mentions
+            if m.label == "country" and (target is None or m.value != target.value)
+        )
+        if not counts:
+            return None
+        value, _ = counts.most_common(1)[0]
+        return next(m for m in analysis.mentions if m.label == "country" and m.value == value)
+
+
+@Language.factory("monitor_roles_v1", default_config={"rules_path": None})
+def make_roles(nlp: Language, name: str, rules_path: str | None) -> RolesComponent:
+    """Build the roles component from ``measures.yaml``."""
+    return RolesComponent(load_cue_rules(_path(rules_path)))
+
+
+# --------------------------------------------------------------------------------------------
+# Date
+# --------------------------------------------------------------------------------------------
+
+
+class DateComponent:
+    """The effective date of the measure, when the text states one."""
+
+    def __call__(self, doc: Doc) -> Doc:
+        """Set ``effective_date`` (ISO) when a measure was found and a start date is stated."""
+        analysis = analysis_of(doc)
+        if analysis.measure == "none":
+            return doc
+        found = find_effective_date(_text_of(doc), _lower_of(doc))
+        if found is not None:
+            analysis.effective_date = found.iso
+            analysis.date_span = (found.start, found.end)
+        return doc
+
+
+@Language.factory("monitor_date_v1")
+def make_date(nlp: Language, name: str) -> DateComponent:
+    """Build the effective-date component."""
+    return DateComponent()

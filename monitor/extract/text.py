@@ -1,0 +1,200 @@
+"""Input hygiene and sentence boundaries: cheap checks that run before spaCy.
+
+Everything here keeps character offsets: a replaced character is replaced by exactly one
+character, so spans still index :func:`monitor.extract.analysed_text`.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["analysed_text", "clean", "is_junk", "is_non_english", "sentence_bounds", "truncate"]
+
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_BAD = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd\ud800-\udfff]")
+_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
+
+
+def _words(spaced: str) -> frozenset[str]:
+    return frozenset(spaced.split())
+
+
+_ASCII_NON_LETTERS = bytes(b for b in range(128) if not chr(b).isalpha())
+_ENGLISH = frozenset(
+    [
+        "the",
+        "of",
+        "and",
+        "to",
+        "in",
+        "a",
+        "is",
+        "for",
+        "on",
+        "with",
+        "that",
+        "by",
+        "as",
+        "from",
+        "at",
+        "its",
+        "it",
+        "was",
+        "will",
+        "has",
+        "have",
+        "are",
+        "be",
+        "said",
+        "an",
+        "this",
+        "which",
+        "or",
+        "were",
+        "been",
+        "their",
+        "after",
+        "over",
+        "also",
+        "would",
+        "new",
+        "but",
+        "not",
+    ]
+)
+_FOREIGN = _words(
+    "le la les des du et est une dans pour sur avec qui el los las del y que por para con una der die das "
+    "und ist nicht von mit den dem für auf zu sich een het van niet och är il di che della per non"
+)
+_PUNCT = ".,;:!?\"'()[]{}\u201c\u201d\u2018\u2019"
+_ABBREVIATIONS = frozenset(
+    [
+        "u.s",
+        "u.k",
+        "e.u",
+        "no",
+        "nos",
+        "dec",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "st",
+        "inc",
+        "corp",
+        "co",
+        "ltd",
+        "vs",
+        "etc",
+        "e.g",
+        "i.e",
+        "approx",
+        "gov",
+        "sen",
+        "rep",
+        "p.m",
+        "a.m",
+        "d.r",
+        "u.a.e",
+        "u.s.a",
+        "jr",
+        "sr",
+        "art",
+        "para",
+        "sec",
+        "fig",
+    ]
+)
+_SENTENCE_END = re.compile("[.!?][\"'\u201d\u2019)\\]]*\\s+(?=[\"'\u201c\u2018(\\[]?[A-Z0-9])|\\n\\s*")
+
+
+def analysed_text(title: str, text: str) -> str:
+    """The string the extractor analyses: ``title + "\\n\\n" + text``, or ``text`` without a title.
+
+    Every :class:`monitor.records.Span` offset refers to this string.
+    """
+    return f"{title}\n\n{text}" if title else text
+
+
+def clean(value: str) -> str:
+    """Replace lone surrogates by U+FFFD and control characters by spaces (same length)."""
+    if _SURROGATES.search(value):
+        value = _SURROGATES.sub("\ufffd", value)
+    if _CONTROL.search(value):
+        value = _CONTROL.sub(" ", value)
+    return value
+
+
+def is_junk(value: str, sample: int = 4000) -> bool:
+    """True when the text is mostly binary junk: control, replacement or surrogate characters."""
+    head = value[:sample]
+    if not head.strip():
+        return True
+    compact = head.replace(" ", "")
+    if head.isascii() and _CONTROL.search(head) is None:
+        letters = len(compact.encode("ascii").translate(None, _ASCII_NON_LETTERS))
+        return letters < 0.3 * len(compact)
+    bad = len(_BAD.findall(head))
+    letters = len(_LETTER.findall(head))
+    return bad > 0.1 * len(head) or letters < 0.3 * len(compact)
+
+
+def is_non_english(value: str, sample: int = 4000) -> bool:
+    """True when the text is not English: mostly non-Latin letters, or no English function words."""
+    head = value[:sample]
+    if not head.isascii():
+        letters = len(_LETTER.findall(head))
+        if letters == 0 or len(_ASCII_LETTER.findall(head)) < 0.6 * letters:
+            return True
+    words = [w.strip(_PUNCT) for w in head.lower().split()]
+    if len(words) < 12:
+        return False
+    english = sum(1 for w in words if w in _ENGLISH)
+    foreign = sum(1 for w in words if w in _FOREIGN)
+    return english < 0.05 * len(words) or foreign > english
+
+
+def truncate(text: str, limit: int) -> tuple[str, bool]:
+    """The head of ``text`` (at most ``limit`` characters, cut at a space when one is near)."""
+    if len(text) <= limit:
+        return text, False
+    head = text[:limit]
+    space = head.rfind(" ", max(0, limit - 200))
+    return (head[:space] if space > 0 else head), True
+
+
+def sentence_bounds(text: str) -> list[tuple[int, int]]:
+    """Sentence (start, end) character offsets: split at . ! ? before a capital, and at line breaks.
+
+    Abbreviations ("U.S.", "Dec.", "No.") do not end a sentence.
+    """
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        end = match.start() + 1
+        if text[match.start()] == ".":
+            word_start = text.rfind(" ", start, match.start()) + 1
+            word = text[word_start : match.start()].lower().lstrip("(\"'")
+            if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
+                continue
+        if text[match.start()] == "\n":
+            end = match.start()
+        if end > start and text[start:end].strip():
+            bounds.append((start, end))
+        start = match.end()
+    if start < len(text) and text[start:].strip():
+        bounds.append((start, len(text)))
+    return bounds or [(0, len(text))]

@@ -1,0 +1,925 @@
+""":class:`SqlAlertStore`: the alert store on SQLAlchemy 2 (async), SQLite or PostgreSQL.
+
+Ordering: every change of an alert appends a row to ``alert_events`` whose autoincrement ``seq`` is
+the live stream's event id. On PostgreSQL the appending transactions are serialized by an advisory
+lock, so sequence numbers become visible in order and a reader that resumes after ``seq`` never
+misses a change (no gaps). SQLite serializes writers anyway (``BEGIN IMMEDIATE``).
+
+Deliveries are leased (``lease_owner``/``lease_until``) by the worker sending them, so several
+workers can share one PostgreSQL store and a crashed worker's deliveries are taken over when its
+lease expires.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    and_,
+    delete,
+    event,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from monitor.delivery.matching import AlertQuery, alert_countries
+from monitor.delivery.schedule import next_digest_at
+from monitor.delivery.subscription import DigestDelivery, SubscriptionSpec
+from monitor.records import Alert, severity_rank
+from monitor.store import models as m
+from monitor.store.base import (
+    AlertEvent,
+    ApiKeyRecord,
+    AttemptRecord,
+    DeliveryQuery,
+    DeliveryRecord,
+    NewDelivery,
+    Page,
+    StoredAlert,
+    SubscriptionRecord,
+    UpsertResult,
+    merge_status,
+)
+from monitor.store.migrations import migrate
+
+
+def encode_cursor(value: int | str) -> str:
+    """An opaque pagination cursor."""
+    return base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    """The value behind a cursor; ValueError when it was not made by :func:`encode_cursor`."""
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError) as err:
+        raise ValueError("invalid cursor") from err
+
+
+def _int_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    try:
+        return int(decode_cursor(cursor))
+    except ValueError as err:
+        raise ValueError("invalid cursor") from err
+
+
+def with_status(alert: Alert, status: str) -> Alert:
+    """A copy of ``alert`` with another status."""
+    data = json.loads(alert.dumps())
+    data["status"] = status
+    return Alert.from_data(data)
+
+
+def _rank(severity: str) -> int:
+    try:
+        return severity_rank(severity)
+    except ValueError:
+        return -1
+
+
+class SqlAlertStore:
+    """The :class:`~monitor.store.AlertStore` on an SQLAlchemy async engine.
+
+    ``schema`` (PostgreSQL only) puts every table in that schema, created when missing: tests use a
+    unique one per run. For SQLite the parent folder of the database file is created when missing.
+    """
+
+    def __init__(self, url: str, *, schema: str | None = None, echo: bool = False) -> None:
+        self.url = url
+        self.schema = schema
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.dialect == "sqlite":
+            database = parsed.database
+            if database and database != ":memory:" and not database.startswith("file:"):
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                # One connection per process: SQLite has one writer anyway, and this avoids lock waits.
+                kwargs.update(pool_size=1, max_overflow=0)
+            kwargs["connect_args"] = {"timeout": 30}
+        elif self.dialect == "postgresql":
+            if schema:
+                kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
+            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        else:
+            raise ValueError(f"unsupported store URL {parsed.render_as_string(hide_password=True)!r}")
+        self.engine: AsyncEngine = create_async_engine(parsed, **kwargs)
+        if self.dialect == "sqlite":
+            self._configure_sqlite(self.engine)
+
+    @staticmethod
+    def _configure_sqlite(engine: AsyncEngine) -> None:
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy, not the driver, open transactions (BEGIN IMMEDIATE below).
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    # --- life cycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Create the schema (PostgreSQL) when missing and apply pending migrations."""
+        if self.dialect == "postgresql" and self.schema:
+            async with self.engine.begin() as conn:
+                exists_ = await conn.scalar(
+                    text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :s"),
+                    {"s": self.schema},
+                )
+                if not exists_:
+                    await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+        await migrate(self.engine)
+
+    async def close(self) -> None:
+        """Dispose of the engine's connections."""
+        await self.engine.dispose()
+
+    async def __aenter__(self) -> SqlAlertStore:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def drop_schema(self) -> None:
+        """Drop the PostgreSQL schema and everything in it (tests)."""
+        if self.dialect == "postgresql" and self.schema:
+            async with self.engine.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
+
+    async def ping(self) -> bool:
+        """True when the database answers."""
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:  # readiness reports any failure as not ready
+            return False
+        return True
+
+    @asynccontextmanager
+    async def _tx(self, *, events: bool = False) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.begin() as conn:
+            if events and self.dialect == "postgresql":
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.events'))")
+                )
+            yield conn
+
+    def _insert(self, table: Any) -> Any:
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    # --- alerts -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _stored(row: Row[Any]) -> StoredAlert:
+        return StoredAlert(
+            alert=Alert.from_data(json.loads(row.data)),
+            seq=row.seq,
+            stored_at=row.stored_at,
+            acknowledged_at=row.acknowledged_at,
+            resolved_at=row.resolved_at,
+        )
+
+    async def _append_event(self, conn: AsyncConnection, alert: Alert, now: datetime) -> int:
+        result = await conn.execute(
+            insert(m.alert_events).values(
+                alert_id=alert.id,
+                revision=alert.revision,
+                status=alert.status,
+                at=now,
+                data=alert.dumps().decode(),
+            )
+        )
+        seq = result.inserted_primary_key
+        assert seq is not None
+        return int(seq[0])
+
+    async def upsert_alert(self, alert: Alert, *, now: datetime) -> UpsertResult:
+        """Store ``alert`` unless the same or a higher revision is already stored."""
+        async with self._tx(events=True) as conn:
+            row = (await conn.execute(select(m.alerts).where(m.alerts.c.id == alert.id))).first()
+            if row is not None and alert.revision <= row.revision:
+                return UpsertResult(stored=self._stored(row), changed=False, created=False)
+            status = merge_status(row.status if row is not None else None, alert.status)
+            stored = with_status(alert, status) if status != alert.status else alert
+            seq = await self._append_event(conn, stored, now)
+            values = {
+                "fingerprint": alert.fingerprint,
+                "rule": alert.rule,
+                "severity": alert.severity,
+                "severity_rank": _rank(alert.severity),
+                "measure": alert.measure,
+                "direction": alert.direction,
+                "status": status,
+                "revision": alert.revision,
+                "raised_at": alert.raised_at,
+                "updated_at": alert.updated_at,
+                "stored_at": now,
+                "seq": seq,
+                "data": stored.dumps().decode(),
+                "acknowledged_at": row.acknowledged_at
+                if row is not None and status == "acknowledged"
+                else None,
+                "resolved_at": (
+                    (row.resolved_at if row is not None and row.resolved_at else now)
+                    if status == "resolved"
+                    else None
+                ),
+            }
+            if row is None:
+                await conn.execute(insert(m.alerts).values(id=alert.id, **values))
+            else:
+                await conn.execute(update(m.alerts).where(m.alerts.c.id == alert.id).values(**values))
+                await conn.execute(delete(m.alert_tags).where(m.alert_tags.c.alert_id == alert.id))
+                await conn.execute(delete(m.alert_evidence).where(m.alert_evidence.c.alert_id == alert.id))
+            tags = {("mineral", v.lower()) for v in alert.minerals} | {
+                ("country", c) for c in alert_countries(alert)
+            }
+            if tags:
+                await conn.execute(
+                    insert(m.alert_tags),
+                    [{"alert_id": alert.id, "kind": k, "value": v} for k, v in sorted(tags)],
+                )
+            evidence: dict[tuple[str, str], int] = {}
+            for kind, values_ in (
+                ("document", alert.document_ids),
+                ("source", alert.sources),
+                ("url", alert.urls),
+            ):
+                for position, value in enumerate(values_):
+                    evidence.setdefault((kind, value[:2048]), position)
+            if evidence:
+                await conn.execute(
+                    insert(m.alert_evidence),
+                    [
+                        {"alert_id": alert.id, "kind": k, "value": v, "position": p}
+                        for (k, v), p in evidence.items()
+                    ],
+                )
+            new_row = (await conn.execute(select(m.alerts).where(m.alerts.c.id == alert.id))).one()
+            return UpsertResult(stored=self._stored(new_row), changed=True, created=row is None)
+
+    async def get_alert(self, alert_id: str) -> StoredAlert | None:
+        """One alert, or None."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(m.alerts).where(m.alerts.c.id == alert_id))).first()
+        return self._stored(row) if row is not None else None
+
+    async def get_evidence(self, alert_id: str) -> list[dict[str, Any]]:
+        """The alert's evidence rows (kind ``document``, ``source`` or ``url``, in received order)."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(m.alert_evidence)
+                    .where(m.alert_evidence.c.alert_id == alert_id)
+                    .order_by(m.alert_evidence.c.kind, m.alert_evidence.c.position)
+                )
+            ).all()
+        return [{"kind": r.kind, "value": r.value} for r in rows]
+
+    @staticmethod
+    def _tag_filter(kind: str, values: Sequence[str]) -> ColumnElement[bool]:
+        return exists().where(
+            and_(
+                m.alert_tags.c.alert_id == m.alerts.c.id,
+                m.alert_tags.c.kind == kind,
+                m.alert_tags.c.value.in_(values),
+            )
+        )
+
+    async def list_alerts(
+        self, query: AlertQuery, *, limit: int, cursor: str | None = None
+    ) -> Page[StoredAlert]:
+        """Alerts matching ``query``, latest change first, keyset-paginated on the change sequence."""
+        stmt = select(m.alerts).order_by(m.alerts.c.seq.desc()).limit(limit + 1)
+        after = _int_cursor(cursor)
+        if after is not None:
+            stmt = stmt.where(m.alerts.c.seq < after)
+        if query.minerals:
+            stmt = stmt.where(self._tag_filter("mineral", [v.lower() for v in query.minerals]))
+        if query.countries:
+            stmt = stmt.where(self._tag_filter("country", [v.upper() for v in query.countries]))
+        if query.measures:
+            stmt = stmt.where(m.alerts.c.measure.in_(query.measures))
+        if query.min_severity:
+            stmt = stmt.where(m.alerts.c.severity_rank >= _rank(query.min_severity))
+        if query.since:
+            stmt = stmt.where(m.alerts.c.updated_at >= query.since)
+        if query.until:
+            stmt = stmt.where(m.alerts.c.updated_at <= query.until)
+        if query.statuses:
+            stmt = stmt.where(m.alerts.c.status.in_(query.statuses))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        items = [self._stored(r) for r in rows[:limit]]
+        next_cursor = encode_cursor(items[-1].seq) if len(rows) > limit and items else None
+        return Page(items=items, next_cursor=next_cursor)
+
+    async def set_alert_status(self, alert_id: str, status: str, *, now: datetime) -> StoredAlert | None:
+        """Acknowledge or resolve an alert by hand; a stream event records the change."""
+        async with self._tx(events=True) as conn:
+            row = (await conn.execute(select(m.alerts).where(m.alerts.c.id == alert_id))).first()
+            if row is None:
+                return None
+            if row.status == status:
+                return self._stored(row)
+            alert = with_status(Alert.from_data(json.loads(row.data)), status)
+            seq = await self._append_event(conn, alert, now)
+            values: dict[str, Any] = {"status": status, "seq": seq, "data": alert.dumps().decode()}
+            if status == "acknowledged":
+                values["acknowledged_at"] = now
+            if status == "resolved":
+                values["resolved_at"] = now
+            await conn.execute(update(m.alerts).where(m.alerts.c.id == alert_id).values(**values))
+            new_row = (await conn.execute(select(m.alerts).where(m.alerts.c.id == alert_id))).one()
+            return self._stored(new_row)
+
+    async def alert_events_after(self, seq: int, *, limit: int) -> list[AlertEvent]:
+        """Alert changes after ``seq``, oldest first."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(m.alert_events.c.seq, m.alert_events.c.data)
+                    .where(m.alert_events.c.seq > seq)
+                    .order_by(m.alert_events.c.seq)
+                    .limit(limit)
+                )
+            ).all()
+        return [AlertEvent(seq=r.seq, alert=Alert.from_data(json.loads(r.data))) for r in rows]
+
+    async def last_event_seq(self) -> int:
+        """The latest change's sequence, 0 when none."""
+        async with self.engine.connect() as conn:
+            value = await conn.scalar(select(func.max(m.alert_events.c.seq)))
+        return int(value or 0)
+
+    async def alerts_changed_between(
+        self, start: datetime, end: datetime, *, limit: int
+    ) -> list[StoredAlert]:
+        """Alerts whose latest revision was stored in ``(start, end]``, oldest first."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(m.alerts)
+                    .where(m.alerts.c.stored_at > start, m.alerts.c.stored_at <= end)
+                    .order_by(m.alerts.c.stored_at)
+                    .limit(limit)
+                )
+            ).all()
+        return [self._stored(r) for r in rows]
+
+    async def open_alerts_by_severity(self) -> dict[str, int]:
+        """Alerts not resolved, counted per severity."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(m.alerts.c.severity, func.count())
+                    .where(m.alerts.c.status != "resolved")
+                    .group_by(m.alerts.c.severity)
+                )
+            ).all()
+        return {r[0]: int(r[1]) for r in rows}
+
+    # --- subscriptions ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _subscription(row: Row[Any]) -> SubscriptionRecord:
+        return SubscriptionRecord(
+            id=row.id,
+            spec=SubscriptionSpec.model_validate_json(row.spec),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            disabled_reason=row.disabled_reason,
+            disabled_at=row.disabled_at,
+            next_digest_at=row.next_digest_at,
+            last_digest_at=row.last_digest_at,
+        )
+
+    @staticmethod
+    def _next_digest(spec: SubscriptionSpec, now: datetime) -> datetime | None:
+        return next_digest_at(spec.delivery, now) if isinstance(spec.delivery, DigestDelivery) else None
+
+    async def create_subscription(self, spec: SubscriptionSpec, *, now: datetime) -> SubscriptionRecord:
+        """Store a new subscription with a fresh id."""
+        sub_id = "sub_" + secrets.token_hex(8)
+        async with self._tx() as conn:
+            await conn.execute(
+                insert(m.subscriptions).values(
+                    id=sub_id,
+                    name=spec.name,
+                    channel_type=spec.channel.type,
+                    mode=spec.delivery.mode,
+                    spec=spec.model_dump_json(),
+                    created_at=now,
+                    updated_at=now,
+                    next_digest_at=self._next_digest(spec, now),
+                    last_digest_at=now if isinstance(spec.delivery, DigestDelivery) else None,
+                )
+            )
+            row = (await conn.execute(select(m.subscriptions).where(m.subscriptions.c.id == sub_id))).one()
+        return self._subscription(row)
+
+    async def get_subscription(self, subscription_id: str) -> SubscriptionRecord | None:
+        """One subscription, or None."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(m.subscriptions).where(m.subscriptions.c.id == subscription_id))
+            ).first()
+        return self._subscription(row) if row is not None else None
+
+    async def list_subscriptions(
+        self, *, limit: int = 1000, cursor: str | None = None
+    ) -> Page[SubscriptionRecord]:
+        """Subscriptions in creation order (then id)."""
+        stmt = select(m.subscriptions).order_by(m.subscriptions.c.id).limit(limit + 1)
+        if cursor is not None:
+            stmt = stmt.where(m.subscriptions.c.id > decode_cursor(cursor))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        items = [self._subscription(r) for r in rows[:limit]]
+        return Page(
+            items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > limit and items else None
+        )
+
+    async def update_subscription(
+        self, subscription_id: str, spec: SubscriptionSpec, *, now: datetime, clear_disabled: bool = False
+    ) -> SubscriptionRecord | None:
+        """Replace the spec; re-enabling clears a disabled reason; the digest schedule is recomputed."""
+        async with self._tx() as conn:
+            row = (
+                await conn.execute(select(m.subscriptions).where(m.subscriptions.c.id == subscription_id))
+            ).first()
+            if row is None:
+                return None
+            old = SubscriptionSpec.model_validate_json(row.spec)
+            values: dict[str, Any] = {
+                "name": spec.name,
+                "channel_type": spec.channel.type,
+                "mode": spec.delivery.mode,
+                "spec": spec.model_dump_json(),
+                "updated_at": now,
+            }
+            if spec.delivery != old.delivery:
+                values["next_digest_at"] = self._next_digest(spec, now)
+                if isinstance(spec.delivery, DigestDelivery) and row.last_digest_at is None:
+                    values["last_digest_at"] = now
+            if spec.enabled and (clear_disabled or not old.enabled or spec.channel != old.channel):
+                values["disabled_reason"] = None
+                values["disabled_at"] = None
+            await conn.execute(
+                update(m.subscriptions).where(m.subscriptions.c.id == subscription_id).values(**values)
+            )
+            new_row = (
+                await conn.execute(select(m.subscriptions).where(m.subscriptions.c.id == subscription_id))
+            ).one()
+        return self._subscription(new_row)
+
+    async def delete_subscription(self, subscription_id: str, *, now: datetime) -> bool:
+        """Delete the subscription and cancel its pending deliveries."""
+        async with self._tx() as conn:
+            result = await conn.execute(
+                delete(m.subscriptions).where(m.subscriptions.c.id == subscription_id)
+            )
+            await conn.execute(
+                update(m.deliveries)
+                .where(m.deliveries.c.subscription_id == subscription_id, m.deliveries.c.status == "pending")
+                .values(
+                    status="cancelled",
+                    dead_reason="subscription deleted",
+                    next_attempt_at=None,
+                    lease_owner=None,
+                    lease_until=None,
+                    dead_at=now,
+                )
+            )
+        return bool(result.rowcount)
+
+    async def disable_subscription(self, subscription_id: str, reason: str, *, now: datetime) -> None:
+        """Mark the subscription's endpoint disabled; its pending deliveries are cancelled."""
+        async with self._tx() as conn:
+            await conn.execute(
+                update(m.subscriptions)
+                .where(m.subscriptions.c.id == subscription_id)
+                .values(disabled_reason=reason, disabled_at=now, updated_at=now)
+            )
+            await conn.execute(
+                update(m.deliveries)
+                .where(m.deliveries.c.subscription_id == subscription_id, m.deliveries.c.status == "pending")
+                .values(
+                    status="cancelled",
+                    dead_reason=reason,
+                    next_attempt_at=None,
+                    lease_owner=None,
+                    lease_until=None,
+                    dead_at=now,
+                )
+            )
+
+    async def due_digests(self, now: datetime) -> list[SubscriptionRecord]:
+        """Active digest subscriptions that are due."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(m.subscriptions).where(
+                        m.subscriptions.c.mode == "digest",
+                        m.subscriptions.c.next_digest_at <= now,
+                        m.subscriptions.c.disabled_reason.is_(None),
+                    )
+                )
+            ).all()
+        return [s for s in (self._subscription(r) for r in rows) if s.active]
+
+    async def advance_digest(
+        self, subscription_id: str, *, expected: datetime, next_at: datetime, sent_at: datetime
+    ) -> bool:
+        """Claim a due digest by moving its schedule on (compare-and-set on ``next_digest_at``)."""
+        async with self._tx() as conn:
+            result = await conn.execute(
+                update(m.subscriptions)
+                .where(m.subscriptions.c.id == subscription_id, m.subscriptions.c.next_digest_at == expected)
+                .values(next_digest_at=next_at, last_digest_at=sent_at)
+            )
+        return result.rowcount == 1
+
+    # --- deliveries ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _delivery(row: Row[Any]) -> DeliveryRecord:
+        return DeliveryRecord(
+            id=row.id,
+            subscription_id=row.subscription_id,
+            channel_type=row.channel_type,
+            message_id=row.message_id,
+            kind=row.kind,
+            body=bytes(row.body),
+            status=row.status,
+            attempts=row.attempts,
+            created_at=row.created_at,
+            period_start=row.period_start,
+            next_attempt_at=row.next_attempt_at,
+            alert_id=row.alert_id,
+            revision=row.revision,
+            first_attempt_at=row.first_attempt_at,
+            last_attempt_at=row.last_attempt_at,
+            last_status=row.last_status,
+            last_error=row.last_error,
+            delivered_at=row.delivered_at,
+            dead_at=row.dead_at,
+            dead_reason=row.dead_reason,
+        )
+
+    async def enqueue_deliveries(
+        self, deliveries: Sequence[NewDelivery], *, now: datetime, owner: str, lease_until: datetime
+    ) -> list[DeliveryRecord]:
+        """Insert deliveries leased to ``owner``; duplicates (same subscription, message id) are skipped."""
+        if not deliveries:
+            return []
+        rows = [
+            {
+                "subscription_id": d.subscription_id,
+                "channel_type": d.channel_type,
+                "message_id": d.message_id,
+                "kind": d.kind,
+                "alert_id": d.alert_id,
+                "revision": d.revision,
+                "body": d.body,
+                "status": "pending",
+                "attempts": 0,
+                "created_at": now,
+                "period_start": now,
+                "next_attempt_at": now,
+                "lease_owner": owner,
+                "lease_until": lease_until,
+            }
+            for d in deliveries
+        ]
+        out: list[DeliveryRecord] = []
+        async with self._tx() as conn:
+            for values in rows:
+                stmt = (
+                    self._insert(m.deliveries)
+                    .values(**values)
+                    .on_conflict_do_nothing(index_elements=["subscription_id", "message_id"])
+                    .returning(*m.deliveries.c)
+                )
+                row = (await conn.execute(stmt)).first()
+                if row is not None:
+                    out.append(self._delivery(row))
+        return out
+
+    async def claim_due_deliveries(
+        self, now: datetime, *, owner: str, lease_until: datetime, limit: int, exclude: Sequence[int] = ()
+    ) -> list[DeliveryRecord]:
+        """Lease up to ``limit`` due, unleased pending deliveries (oldest due first)."""
+        free = or_(m.deliveries.c.lease_until.is_(None), m.deliveries.c.lease_until < now)
+        stmt = (
+            select(m.deliveries.c.id)
+            .where(m.deliveries.c.status == "pending", m.deliveries.c.next_attempt_at <= now, free)
+            .order_by(m.deliveries.c.next_attempt_at, m.deliveries.c.id)
+            .limit(limit + len(exclude))
+        )
+        claimed: list[DeliveryRecord] = []
+        async with self._tx() as conn:
+            ids = [i for i in (await conn.execute(stmt)).scalars().all() if i not in set(exclude)][:limit]
+            for delivery_id in ids:
+                row = (
+                    await conn.execute(
+                        update(m.deliveries)
+                        .where(m.deliveries.c.id == delivery_id, m.deliveries.c.status == "pending", free)
+                        .values(lease_owner=owner, lease_until=lease_until)
+                        .returning(*m.deliveries.c)
+                    )
+                ).first()
+                if row is not None:
+                    claimed.append(self._delivery(row))
+        return claimed
+
+    async def renew_lease(
+        self, delivery_id: int, *, now: datetime, owner: str, lease_until: datetime
+    ) -> bool:
+        """Extend our lease (or take over an expired one) on a pending delivery."""
+        async with self._tx() as conn:
+            result = await conn.execute(
+                update(m.deliveries)
+                .where(
+                    m.deliveries.c.id == delivery_id,
+                    m.deliveries.c.status == "pending",
+                    or_(
+                        m.deliveries.c.lease_owner == owner,
+                        m.deliveries.c.lease_until.is_(None),
+                        m.deliveries.c.lease_until < now,
+                    ),
+                )
+                .values(lease_owner=owner, lease_until=lease_until)
+            )
+        return result.rowcount == 1
+
+    async def record_attempt(self, attempt: AttemptRecord) -> None:
+        """Append the attempt and count it on the delivery."""
+        async with self._tx() as conn:
+            await conn.execute(
+                insert(m.delivery_attempts).values(
+                    delivery_id=attempt.delivery_id,
+                    attempt=attempt.attempt,
+                    at=attempt.at,
+                    outcome=attempt.outcome,
+                    duration_s=attempt.duration_s,
+                    status_code=attempt.status_code,
+                    error=attempt.error,
+                )
+            )
+            await conn.execute(
+                update(m.deliveries)
+                .where(m.deliveries.c.id == attempt.delivery_id)
+                .values(
+                    attempts=m.deliveries.c.attempts + 1,
+                    first_attempt_at=func.coalesce(m.deliveries.c.first_attempt_at, attempt.at),
+                    last_attempt_at=attempt.at,
+                    last_status=attempt.status_code,
+                    last_error=attempt.error,
+                )
+            )
+
+    async def mark_delivered(self, delivery_id: int, *, now: datetime, status_code: int) -> None:
+        """The receiver took the message."""
+        async with self._tx() as conn:
+            await conn.execute(
+                update(m.deliveries)
+                .where(m.deliveries.c.id == delivery_id)
+                .values(
+                    status="delivered",
+                    delivered_at=now,
+                    next_attempt_at=None,
+                    lease_owner=None,
+                    lease_until=None,
+                    last_status=status_code,
+                    last_error=None,
+                )
+            )
+
+    async def schedule_retry(
+        self,
+        delivery_id: int,
+        *,
+        now: datetime,
+        next_attempt_at: datetime,
+        status_code: int | None,
+        error: str,
+    ) -> None:
+        """Release the lease; the delivery is due again at ``next_attempt_at``."""
+        async with self._tx() as conn:
+            await conn.execute(
+                update(m.deliveries)
+                .where(m.deliveries.c.id == delivery_id, m.deliveries.c.status == "pending")
+                .values(
+                    next_attempt_at=next_attempt_at,
+                    lease_owner=None,
+                    lease_until=None,
+                    last_status=status_code,
+                    last_error=error,
+                )
+            )
+
+    async def mark_final(
+        self, delivery_id: int, status: str, *, now: datetime, reason: str, status_code: int | None = None
+    ) -> None:
+        """End the delivery as ``dead``, ``gone`` or ``cancelled`` with a reason."""
+        if status not in ("dead", "gone", "cancelled"):
+            raise ValueError(f"not a final failure status: {status!r}")
+        async with self._tx() as conn:
+            await conn.execute(
+                update(m.deliveries)
+                .where(m.deliveries.c.id == delivery_id)
+                .values(
+                    status=status,
+                    dead_at=now,
+                    dead_reason=reason,
+                    next_attempt_at=None,
+                    lease_owner=None,
+                    lease_until=None,
+                    last_status=status_code,
+                )
+            )
+
+    async def get_delivery(self, delivery_id: int) -> DeliveryRecord | None:
+        """One delivery, or None."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(m.deliveries).where(m.deliveries.c.id == delivery_id))).first()
+        return self._delivery(row) if row is not None else None
+
+    async def list_deliveries(
+        self, query: DeliveryQuery, *, limit: int, cursor: str | None = None
+    ) -> Page[DeliveryRecord]:
+        """Deliveries matching ``query``, newest first."""
+        stmt = select(m.deliveries).order_by(m.deliveries.c.id.desc()).limit(limit + 1)
+        before = _int_cursor(cursor)
+        if before is not None:
+            stmt = stmt.where(m.deliveries.c.id < before)
+        if query.statuses:
+            stmt = stmt.where(m.deliveries.c.status.in_(query.statuses))
+        if query.subscription_id:
+            stmt = stmt.where(m.deliveries.c.subscription_id == query.subscription_id)
+        if query.alert_id:
+            stmt = stmt.where(m.deliveries.c.alert_id == query.alert_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        items = [self._delivery(r) for r in rows[:limit]]
+        return Page(
+            items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > limit and items else None
+        )
+
+    async def list_attempts(self, delivery_id: int) -> list[AttemptRecord]:
+        """The attempts of one delivery, oldest first."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(m.delivery_attempts)
+                    .where(m.delivery_attempts.c.delivery_id == delivery_id)
+                    .order_by(m.delivery_attempts.c.id)
+                )
+            ).all()
+        return [
+            AttemptRecord(
+                delivery_id=r.delivery_id,
+                attempt=r.attempt,
+                at=r.at,
+                outcome=r.outcome,
+                duration_s=r.duration_s,
+                status_code=r.status_code,
+                error=r.error,
+            )
+            for r in rows
+        ]
+
+    async def replay_dead(
+        self, *, now: datetime, subscription_id: str | None = None, delivery_ids: Sequence[int] = ()
+    ) -> list[DeliveryRecord]:
+        """Dead deliveries back to pending now, with a fresh retry period and attempt count."""
+        conditions = [m.deliveries.c.status == "dead"]
+        if subscription_id:
+            conditions.append(m.deliveries.c.subscription_id == subscription_id)
+        if delivery_ids:
+            conditions.append(m.deliveries.c.id.in_(list(delivery_ids)))
+        async with self._tx() as conn:
+            rows = (
+                await conn.execute(
+                    update(m.deliveries)
+                    .where(*conditions)
+                    .values(
+                        status="pending",
+                        attempts=0,
+                        period_start=now,
+                        next_attempt_at=now,
+                        dead_at=None,
+                        dead_reason=None,
+                        lease_owner=None,
+                        lease_until=None,
+                    )
+                    .returning(*m.deliveries.c)
+                )
+            ).all()
+        return [self._delivery(r) for r in rows]
+
+    async def release_leases(self, owner: str) -> int:
+        """Give back the pending deliveries leased by ``owner``."""
+        async with self._tx() as conn:
+            result = await conn.execute(
+                update(m.deliveries)
+                .where(m.deliveries.c.lease_owner == owner, m.deliveries.c.status == "pending")
+                .values(lease_owner=None, lease_until=None)
+            )
+        return int(result.rowcount or 0)
+
+    async def count_waiting_retries(self) -> int:
+        """Pending deliveries that failed at least once."""
+        async with self.engine.connect() as conn:
+            value = await conn.scalar(
+                select(func.count()).where(m.deliveries.c.status == "pending", m.deliveries.c.attempts > 0)
+            )
+        return int(value or 0)
+
+    # --- API keys -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _key(row: Row[Any]) -> ApiKeyRecord:
+        return ApiKeyRecord(
+            id=row.id,
+            name=row.name,
+            scopes=frozenset(s for s in row.scopes.split(",") if s),
+            created_at=row.created_at,
+            revoked_at=row.revoked_at,
+        )
+
+    async def create_api_key(
+        self, name: str, scopes: Sequence[str], key_hash: str, *, now: datetime
+    ) -> ApiKeyRecord:
+        """Store a key hash under ``name``; ValueError when an active key has that name."""
+        key_id = "key_" + secrets.token_hex(8)
+        async with self._tx() as conn:
+            active = await conn.scalar(
+                select(func.count()).where(m.api_keys.c.name == name, m.api_keys.c.revoked_at.is_(None))
+            )
+            if active:
+                raise ValueError(f"an active API key named {name!r} exists; revoke it first")
+            await conn.execute(
+                insert(m.api_keys).values(
+                    id=key_id,
+                    name=name,
+                    key_hash=key_hash,
+                    scopes=",".join(sorted(set(scopes))),
+                    created_at=now,
+                )
+            )
+            row = (await conn.execute(select(m.api_keys).where(m.api_keys.c.id == key_id))).one()
+        return self._key(row)
+
+    async def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        """The key with this hash, or None."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(m.api_keys).where(m.api_keys.c.key_hash == key_hash))).first()
+        return self._key(row) if row is not None else None
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        """Every key, by name then creation."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(select(m.api_keys).order_by(m.api_keys.c.name, m.api_keys.c.created_at))
+            ).all()
+        return [self._key(r) for r in rows]
+
+    async def revoke_api_key(self, name: str, *, now: datetime) -> bool:
+        """Revoke the active key named ``name``."""
+        async with self._tx() as conn:
+            result = await conn.execute(
+                update(m.api_keys)
+                .where(m.api_keys.c.name == name, m.api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+        return bool(result.rowcount)
