@@ -411,6 +411,94 @@ def rules_backtest(ctx: click.Context, file: Path, verbose: bool) -> None:
     sys.exit(1 if errors else 0)
 
 
+def _with_store(settings: Settings, action: Any) -> Any:
+    """Run ``action(store)`` against the configured alert store (migrated on open)."""
+    from monitor.store import SqlAlertStore
+
+    async def go() -> Any:
+        async with SqlAlertStore(settings.store.url) as store:
+            return await action(store)
+
+    try:
+        return asyncio.run(go())
+    except InputError as err:
+        raise click.ClickException(str(err)) from err
+    except OSError as err:
+        raise click.ClickException(f"cannot open the alert store: {err}") from err
+
+
+@cli.group()
+def keys() -> None:
+    """Manage API keys (scopes: read, ingest, admin; admin implies all)."""
+
+
+@keys.command(name="create")
+@click.argument("name")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(["read", "ingest", "admin"]),
+    help="Scope to grant (repeatable).",
+)
+@click.pass_context
+def keys_create(ctx: click.Context, name: str, scopes: tuple[str, ...]) -> None:
+    """Create an API key NAME and print it once (only its hash is stored)."""
+    from monitor.api.keys import create_key
+
+    key, record = _with_store(_settings(ctx), lambda store: create_key(store, name, list(scopes)))
+    click.echo(key)
+    click.echo(
+        f"created key {record.name!r} with scopes {', '.join(sorted(record.scopes))}; "
+        "store it now, it is not shown again",
+        err=True,
+    )
+
+
+@keys.command(name="list")
+@click.pass_context
+def keys_list(ctx: click.Context) -> None:
+    """List API keys: name, scopes, created, status (never the keys themselves)."""
+    from monitor.api.keys import format_keys, list_keys
+
+    click.echo(format_keys(_with_store(_settings(ctx), list_keys)))
+
+
+@keys.command(name="revoke")
+@click.argument("name")
+@click.pass_context
+def keys_revoke(ctx: click.Context, name: str) -> None:
+    """Revoke the active API key NAME; exit 1 when there is none."""
+    from monitor.api.keys import revoke_key
+
+    if not _with_store(_settings(ctx), lambda store: revoke_key(store, name)):
+        raise click.ClickException(f"no active key named {name!r}")
+    click.echo(f"revoked {name!r}")
+
+
+@cli.group()
+def deliveries() -> None:
+    """Inspect and re-send webhook deliveries."""
+
+
+@deliveries.command(name="replay")
+@click.option("--subscription", default=None, help="Only this subscription's dead letters.")
+@click.option("--id", "delivery_ids", multiple=True, type=int, help="Only these delivery ids (repeatable).")
+@click.pass_context
+def deliveries_replay(ctx: click.Context, subscription: str | None, delivery_ids: tuple[int, ...]) -> None:
+    """Re-send dead-lettered deliveries: they go back to pending and a running worker sends them."""
+    from monitor.delivery.replay import replay_dead_letters
+
+    replayed = _with_store(
+        _settings(ctx),
+        lambda store: replay_dead_letters(store, subscription_id=subscription, delivery_ids=delivery_ids),
+    )
+    for record in replayed:
+        click.echo(f"{record.id}\t{record.subscription_id}\t{record.alert_id}")
+    click.echo(f"replayed {len(replayed)} dead deliveries", err=True)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(obj={})
