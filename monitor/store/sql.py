@@ -923,3 +923,30 @@ class SqlAlertStore:
                 .values(revoked_at=now)
             )
         return bool(result.rowcount)
+
+
+#: SQLSTATE classes of errors in the data or the query itself: retrying cannot help.
+_PERMANENT_SQLSTATE_CLASSES = ("22", "23", "42", "0A")
+
+
+def is_transient(err: BaseException) -> bool:
+    """True when a store failure is likely to pass by itself (the database down, restarting, busy,
+    refusing connections, a lost connection, a lock or serialization conflict); False for errors in
+    the data or the query, which no retry can fix."""
+    from sqlalchemy import exc
+
+    if isinstance(err, OSError | ConnectionError | TimeoutError):
+        return True
+    if isinstance(err, exc.IntegrityError | exc.DataError | exc.ProgrammingError | exc.NotSupportedError):
+        return False
+    if isinstance(err, exc.OperationalError | exc.InterfaceError | exc.TimeoutError | exc.DisconnectionError):
+        return True
+    if isinstance(err, exc.DBAPIError):
+        if err.connection_invalidated:
+            return True
+        cause = err.orig.__cause__ if err.orig is not None else None
+        sqlstate = getattr(cause, "sqlstate", None) or getattr(err.orig, "sqlstate", None)
+        if isinstance(sqlstate, str):
+            return not sqlstate.startswith(_PERMANENT_SQLSTATE_CLASSES)
+        return isinstance(cause, OSError | ConnectionError | TimeoutError)
+    return False

@@ -61,3 +61,53 @@ async def temporary_store(kind: str, directory: Path) -> AsyncIterator[SqlAlertS
     finally:
         await store.drop_schema()
         await store.close()
+
+
+@asynccontextmanager
+async def temporary_database(url: str | None = None) -> AsyncIterator[str]:
+    """A fresh PostgreSQL database (``t_monitor_<hex>``) for a test that runs whole workers; its URL.
+
+    Dropped afterwards (``WITH (FORCE)``, so leftover connections of killed workers do not block it).
+    """
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url or postgres_url())
+    name = f"t_monitor_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(
+        host=parsed.host,
+        port=parsed.port or 5432,
+        user=parsed.username,
+        password=parsed.password,
+        database=parsed.database,
+    )
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield parsed.set(database=name).render_as_string(hide_password=False)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def set_database_available(url: str, available: bool) -> None:
+    """Make a database refuse (and drop) connections, or accept them again: a database outage."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    admin = await asyncpg.connect(
+        host=parsed.host,
+        port=parsed.port or 5432,
+        user=parsed.username,
+        password=parsed.password,
+        database="postgres" if parsed.database != "postgres" else "template1",
+    )
+    try:
+        flag = "true" if available else "false"
+        await admin.execute(f'ALTER DATABASE "{parsed.database}" WITH ALLOW_CONNECTIONS {flag}')
+        if not available:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", parsed.database
+            )
+    finally:
+        await admin.close()

@@ -31,6 +31,7 @@ from monitor.observability.metrics import Metrics
 from monitor.records import Alert, Document
 from monitor.settings import Settings
 from monitor.store import SqlAlertStore
+from monitor.store.sql import is_transient
 from monitor.streaming.app import AlertSink, Topology
 from monitor.streaming.broker import EmbeddedBroker
 from monitor.streaming.progress import Progress
@@ -247,22 +248,15 @@ def _safe_url(url: str) -> str:
         return "(unparsable URL)"
 
 
-#: Failures of the store that pass by themselves: the alert waits on its topic until they do.
-_TRANSIENT_STORE_ERRORS: tuple[type[BaseException], ...] = (OSError, ConnectionError, TimeoutError)
-
-
 def _store_sink(dispatcher: Dispatcher) -> AlertSink:
     """The notify stage's first sink: persist, stream and deliver; a database outage is transient."""
-    from sqlalchemy.exc import DBAPIError, OperationalError
 
     async def sink(alert: Alert) -> None:
         try:
             await dispatcher.handle(alert)
-        except _TRANSIENT_STORE_ERRORS + (OperationalError,) as err:
-            raise StoreError(f"alert store unavailable: {err}", transient=True) from err
-        except DBAPIError as err:
-            if err.connection_invalidated:
-                raise StoreError(f"alert store connection lost: {err}", transient=True) from err
+        except Exception as err:
+            if is_transient(err):
+                raise StoreError(f"alert store unavailable: {err}", transient=True) from err
             raise
 
     return sink

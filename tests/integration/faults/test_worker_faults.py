@@ -1,0 +1,253 @@
+"""Worker and database faults: nothing is lost, nothing is doubled.
+
+- A worker killed with SIGKILL mid-stream while another runs: after the rebalance every document is
+  processed and every alert is stored once.
+- The database unavailable for a while: alerts wait on their topic and are written when it returns.
+- SIGTERM drains in-flight work and commits offsets: a restarted worker resumes without loss.
+
+The workers are real ``monitor run`` processes (or the service in-process) on the session's embedded
+broker, sharing a throw-away PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from monitor.delivery.matching import AlertQuery
+from monitor.delivery.testing import eventually
+from monitor.records import Document
+from monitor.settings import load_settings
+from monitor.store import SqlAlertStore
+from monitor.store.testing import postgres_available, set_database_available, temporary_database
+from monitor.streaming.broker import EmbeddedBroker, free_port
+from monitor.streaming.service import RunOptions, run_service
+from monitor.streaming.topics import TopicNames
+
+pytestmark = pytest.mark.slow
+
+MINERALS = [
+    "antimony", "beryllium", "bismuth", "cesium", "chromium", "cobalt", "gallium", "germanium",
+    "graphite", "hafnium", "indium", "lithium", "magnesium", "manganese", "nickel", "niobium",
+    "tantalum", "tellurium", "tungsten", "vanadium",
+]  # fmt: skip
+COUNTRIES = ["China", "Indonesia"]
+
+
+def documents(prefix: str) -> list[Document]:
+    """Distinct export bans (one country x mineral each): each must become exactly one alert."""
+    now = datetime.now(UTC)
+    return [
+        Document(
+            id=f"{prefix}-{country[:2].lower()}-{mineral}",
+            title=f"{country} bans exports of {mineral}",
+            text=f"{country} announced a ban on exports of {mineral} with immediate effect, "
+            "the trade ministry said on Monday.",
+            source="fault-test",
+            fetched=now,
+        )
+        for country in COUNTRIES
+        for mineral in MINERALS
+    ]
+
+
+@pytest.fixture
+async def database() -> AsyncIterator[str]:
+    if not await postgres_available():
+        pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
+    async with temporary_database() as url:
+        yield url
+
+
+async def produce(bootstrap: str, topic: str, docs: list[Document]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for document in docs:
+            await producer.send(topic, document.dumps(), key=document.id.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def stored_document_ids(url: str) -> list[str]:
+    """Every document id of every stored alert (a document in two alerts appears twice)."""
+    async with SqlAlertStore(url) as store:
+        ids: list[str] = []
+        cursor = None
+        while True:
+            page = await store.list_alerts(AlertQuery(), limit=500, cursor=cursor)
+            for stored in page.items:
+                ids.extend(stored.alert.document_ids)
+            cursor = page.next_cursor
+            if not cursor:
+                return ids
+
+
+def worker_env(broker: EmbeddedBroker, prefix: str, database: str, port: int) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("MONITOR_") and k != "KAFKA_BOOTSTRAP_SERVERS"
+    }
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
+        MONITOR_KAFKA__TOPIC_PREFIX=prefix,
+        MONITOR_KAFKA__CONSUMER_GROUP=f"{prefix}-group",
+        MONITOR_KAFKA__REBALANCE_TIMEOUT_S="2",
+        MONITOR_KAFKA__SESSION_TIMEOUT_S="6",
+        MONITOR_KAFKA__HEARTBEAT_INTERVAL_S="1",
+        MONITOR_STORE__URL=database,
+        MONITOR_INGEST__POLL="false",
+        MONITOR_HTTP__PORT=str(port),
+        MONITOR_LOG__FORMAT="json",
+    )
+    return env
+
+
+@contextlib.contextmanager
+def worker(
+    broker: EmbeddedBroker, prefix: str, database: str, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    port = free_port()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run"],
+            env=worker_env(broker, prefix, database, port),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    process.port = port  # type: ignore[attr-defined]
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
+
+
+async def wait_ready(process: subprocess.Popen[bytes], log: Path) -> None:
+    def ready() -> bool:
+        assert process.poll() is None, f"worker exited: {log.read_text(errors='replace')[-3000:]}"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{process.port}/readyz", timeout=1) as r:  # type: ignore[attr-defined]
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    await eventually(ready, timeout=60, interval=0.3)
+
+
+def assert_each_document_in_exactly_one_alert(ids: list[str], docs: list[Document]) -> None:
+    assert sorted(ids) == sorted(d.id for d in docs)
+
+
+async def test_a_worker_killed_mid_stream_loses_and_doubles_nothing(
+    kafka_broker: EmbeddedBroker, topic_prefix: str, database: str, tmp_path: Path
+) -> None:
+    names = TopicNames.from_prefix(topic_prefix)
+    docs = documents("kill")
+    with (
+        worker(kafka_broker, topic_prefix, database, tmp_path / "a.log") as first,
+        worker(kafka_broker, topic_prefix, database, tmp_path / "b.log") as second,
+    ):
+        await wait_ready(first, tmp_path / "a.log")
+        await wait_ready(second, tmp_path / "b.log")
+        await produce(kafka_broker.bootstrap_servers, names.raw, docs[:20])
+
+        async def some_stored() -> bool:
+            return len(await stored_document_ids(database)) >= 5
+
+        await eventually(some_stored, timeout=60, interval=0.2)
+        first.send_signal(signal.SIGKILL)
+        await produce(kafka_broker.bootstrap_servers, names.raw, docs[20:])
+
+        async def all_stored() -> bool:
+            return len(set(await stored_document_ids(database))) >= len(docs)
+
+        await eventually(all_stored, timeout=120, interval=0.5)
+        assert second.poll() is None
+    assert_each_document_in_exactly_one_alert(await stored_document_ids(database), docs)
+
+
+async def test_sigterm_drains_commits_and_a_restarted_worker_resumes_without_loss(
+    kafka_broker: EmbeddedBroker, topic_prefix: str, database: str, tmp_path: Path
+) -> None:
+    names = TopicNames.from_prefix(topic_prefix)
+    docs = documents("term")
+    with worker(kafka_broker, topic_prefix, database, tmp_path / "a.log") as first:
+        await wait_ready(first, tmp_path / "a.log")
+        await produce(kafka_broker.bootstrap_servers, names.raw, docs)
+
+        async def some_stored() -> bool:
+            return len(await stored_document_ids(database)) >= 3
+
+        await eventually(some_stored, timeout=60, interval=0.1)
+        first.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(first.wait, 60) == 0
+    with worker(kafka_broker, topic_prefix, database, tmp_path / "b.log") as second:
+        await wait_ready(second, tmp_path / "b.log")
+
+        async def all_stored() -> bool:
+            return len(set(await stored_document_ids(database))) >= len(docs)
+
+        await eventually(all_stored, timeout=90, interval=0.5)
+    assert_each_document_in_exactly_one_alert(await stored_document_ids(database), docs)
+
+
+async def test_alerts_raised_while_the_database_is_down_are_written_when_it_returns(
+    kafka_broker: EmbeddedBroker, topic_prefix: str, database: str
+) -> None:
+    os.environ["MONITOR_KAFKA__BOOTSTRAP_SERVERS"] = kafka_broker.bootstrap_servers
+    try:
+        settings = load_settings(
+            overrides={
+                "kafka": {
+                    "topic_prefix": topic_prefix,
+                    "consumer_group": f"{topic_prefix}-group",
+                    "rebalance_timeout_s": 2.0,
+                    "session_timeout_s": 6.0,
+                    "heartbeat_interval_s": 1.0,
+                },
+                "http": {"port": 0},
+                "store": {"url": database},
+            }
+        )
+    finally:
+        del os.environ["MONITOR_KAFKA__BOOTSTRAP_SERVERS"]
+    docs = documents("db")
+    names = TopicNames.from_prefix(topic_prefix)
+    service = asyncio.create_task(run_service(settings, RunOptions()))
+    try:
+        await produce(kafka_broker.bootstrap_servers, names.raw, docs[:5])
+
+        async def first_stored() -> bool:
+            return len(await stored_document_ids(database)) >= 5
+
+        await eventually(first_stored, timeout=60, interval=0.2)
+        await set_database_available(database, False)
+        try:
+            await produce(kafka_broker.bootstrap_servers, names.raw, docs[5:])
+            await asyncio.sleep(3)  # the outage lasts a while: alerts are raised and wait meanwhile
+            assert not service.done()
+        finally:
+            await set_database_available(database, True)
+
+        async def all_stored() -> bool:
+            return len(set(await stored_document_ids(database))) >= len(docs)
+
+        await eventually(all_stored, timeout=90, interval=0.5)
+    finally:
+        service.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await service
+    assert_each_document_in_exactly_one_alert(await stored_document_ids(database), docs)
