@@ -24,7 +24,7 @@ _NOISY = ("faust", "aiokafka", "mode", "kafka", "aiohttp.access")
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, and every ``extra`` field."""
 
-    def format(self, record: logging.LogRecord) -> str:  # noqa: D102 - see class
+    def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),

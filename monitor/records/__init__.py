@@ -36,8 +36,8 @@ __all__ = [
     "ALERT_STATUSES",
     "DIRECTIONS",
     "MEASURES",
-    "SEVERITIES",
     "SCHEMA_VERSION",
+    "SEVERITIES",
     "Alert",
     "AlertStatus",
     "DeadLetter",
@@ -76,7 +76,7 @@ class Document(faust.Record, namespace="monitor.Document", **_RECORD_OPTIONS):
     published: Optional[datetime] = None  # noqa: UP045
     language: Optional[str] = None  # noqa: UP045
     cluster_id: Optional[str] = None  # noqa: UP045
-    tags: dict[str, str] = {}  # noqa: RUF012
+    tags: dict[str, str] = {}
     schema_version: int = SCHEMA_VERSION
 
 
@@ -103,14 +103,14 @@ class Extraction(faust.Record, namespace="monitor.Extraction", **_RECORD_OPTIONS
     text was longer than the configured limit and only its head was analysed.
     """
 
-    minerals: list[str] = []  # noqa: RUF012
-    countries: list[str] = []  # noqa: RUF012
+    minerals: list[str] = []
+    countries: list[str] = []
     imposing_country: Optional[str] = None  # noqa: UP045
     target_country: Optional[str] = None  # noqa: UP045
     measure: str = "none"
     direction: Optional[str] = None  # noqa: UP045
     effective_date: Optional[str] = None  # noqa: UP045
-    spans: list[Span] = []  # noqa: RUF012
+    spans: list[Span] = []
     truncated: bool = False
     schema_version: int = SCHEMA_VERSION
 
@@ -132,7 +132,7 @@ class TaggedEvent(faust.Record, namespace="monitor.TaggedEvent", **_RECORD_OPTIO
     url: Optional[str] = None  # noqa: UP045
     published: Optional[datetime] = None  # noqa: UP045
     cluster_id: Optional[str] = None  # noqa: UP045
-    tags: dict[str, str] = {}  # noqa: RUF012
+    tags: dict[str, str] = {}
     schema_version: int = SCHEMA_VERSION
 
     @classmethod
@@ -175,17 +175,17 @@ class Alert(faust.Record, namespace="monitor.Alert", **_RECORD_OPTIONS):
     raised_at: datetime
     updated_at: datetime
     direction: Optional[str] = None  # noqa: UP045
-    minerals: list[str] = []  # noqa: RUF012
-    countries: list[str] = []  # noqa: RUF012
+    minerals: list[str] = []
+    countries: list[str] = []
     imposing_country: Optional[str] = None  # noqa: UP045
     target_country: Optional[str] = None  # noqa: UP045
     effective_date: Optional[str] = None  # noqa: UP045
     severity_reason: str = ""
     summary: str = ""
-    labels: dict[str, str] = {}  # noqa: RUF012
-    document_ids: list[str] = []  # noqa: RUF012
-    sources: list[str] = []  # noqa: RUF012
-    urls: list[str] = []  # noqa: RUF012
+    labels: dict[str, str] = {}
+    document_ids: list[str] = []
+    sources: list[str] = []
+    urls: list[str] = []
     status: str = "firing"
     revision: int = 1
     # When the first evidence document was published or fetched: the start of end-to-end latency.

@@ -1,4 +1,4 @@
-"""``monitor rules ...``, ``monitor ingest --once``, ``monitor eval`` and ``monitor keys`` as a user runs them."""
+"""`monitor rules`, `monitor ingest --once`, `monitor eval` and `monitor keys` as a user runs them."""
 
 from __future__ import annotations
 
