@@ -36,14 +36,19 @@ def _v1_initial(conn: Connection) -> None:
     metadata = MetaData()
     tables = models.define_tables(metadata)
     for name, table in tables.items():
-        if name != "schema_version":
+        if name not in ("schema_version", "tagged_events"):  # tagged_events came with version 2
             table.create(conn)
+
+
+def _v2_tagged_events(conn: Connection) -> None:
+    models.define_tagged_events(MetaData()).create(conn)
 
 
 MIGRATIONS: list[Migration] = [
     Migration(
         1, "initial: alerts, evidence, events, subscriptions, deliveries, attempts, api keys", _v1_initial
     ),
+    Migration(2, "tagged events: every extraction, alerted or not", _v2_tagged_events),
 ]
 
 #: The schema version this code expects.

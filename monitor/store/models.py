@@ -181,7 +181,37 @@ def define_tables(metadata: MetaData) -> dict[str, Table]:
         Column("revoked_at", UtcDateTime),
         Index("ix_api_keys_name", "name"),
     )
+    tables["tagged_events"] = define_tagged_events(metadata)
     return tables
+
+
+def define_tagged_events(metadata: MetaData) -> Table:
+    """Every tagged event (schema version 2): what the extractor found in each document, alerted or
+    not, so that analysts can see partnerships, stockpiles and plain news too. ``minerals`` and
+    ``countries`` are stored as ``,a,b,`` so that one ``LIKE '%,a,%'`` filters them on both back ends."""
+    return Table(
+        "tagged_events",
+        metadata,
+        Column("seq", BigId, primary_key=True, autoincrement=True),
+        Column("document_id", String(512), nullable=False),
+        Column("source", String(200), nullable=False),
+        Column("title", Text, nullable=False),
+        Column("url", Text),
+        Column("published", UtcDateTime),
+        Column("fetched", UtcDateTime, nullable=False),
+        Column("recorded_at", UtcDateTime, nullable=False),
+        Column("measure", String(50), nullable=False),
+        Column("direction", String(20)),
+        Column("imposing_country", String(8)),
+        Column("target_country", String(8)),
+        Column("minerals", Text, nullable=False),
+        Column("countries", Text, nullable=False),
+        Column("data", Text, nullable=False),
+        UniqueConstraint("document_id", name="uq_tagged_events_document_id"),
+        Index("ix_tagged_events_measure", "measure"),
+        Index("ix_tagged_events_recorded_at", "recorded_at"),
+        sqlite_autoincrement=True,
+    )
 
 
 metadata = MetaData()
@@ -195,3 +225,4 @@ subscriptions = _tables["subscriptions"]
 deliveries = _tables["deliveries"]
 delivery_attempts = _tables["delivery_attempts"]
 api_keys = _tables["api_keys"]
+tagged_events = _tables["tagged_events"]

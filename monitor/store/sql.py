@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from monitor.delivery.matching import AlertQuery, alert_countries
 from monitor.delivery.schedule import next_digest_at
 from monitor.delivery.subscription import DigestDelivery, SubscriptionSpec
-from monitor.records import Alert, severity_rank
+from monitor.records import Alert, TaggedEvent, severity_rank
 from monitor.store import models as m
 from monitor.store.base import (
     AlertEvent,
@@ -81,6 +81,48 @@ def _int_cursor(cursor: str | None) -> int | None:
         return int(decode_cursor(cursor))
     except ValueError as err:
         raise ValueError("invalid cursor") from err
+
+
+def _event_row(event: TaggedEvent, now: datetime) -> dict[str, Any]:
+    x = event.extraction
+    view = {
+        "document_id": event.document_id,
+        "title": event.title,
+        "source": event.source,
+        "url": event.url,
+        "published": event.published.isoformat() if event.published else None,
+        "fetched": event.fetched.isoformat(),
+        "cluster_id": event.cluster_id,
+        "tags": dict(event.tags),
+        "minerals": list(x.minerals),
+        "countries": list(x.countries),
+        "imposing_country": x.imposing_country,
+        "target_country": x.target_country,
+        "measure": x.measure,
+        "direction": x.direction,
+        "effective_date": x.effective_date,
+        "truncated": x.truncated,
+        "spans": [
+            {"start": sp.start, "end": sp.end, "text": sp.text, "label": sp.label, "value": sp.value}
+            for sp in x.spans
+        ],
+    }
+    return {
+        "document_id": event.document_id[:512],
+        "source": event.source[:200],
+        "title": event.title,
+        "url": event.url,
+        "published": event.published,
+        "fetched": event.fetched,
+        "recorded_at": now,
+        "measure": x.measure,
+        "direction": x.direction,
+        "imposing_country": x.imposing_country,
+        "target_country": x.target_country,
+        "minerals": "," + ",".join(x.minerals) + ",",
+        "countries": "," + ",".join(x.countries) + ",",
+        "data": json.dumps(view, ensure_ascii=False),
+    }
 
 
 def with_status(alert: Alert, status: str) -> Alert:
@@ -194,6 +236,52 @@ class SqlAlertStore:
 
     def _insert(self, table: Any) -> Any:
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    # --- tagged events ------------------------------------------------------------------------------
+
+    async def record_events(self, events: Sequence[TaggedEvent], *, now: datetime) -> int:
+        """Keep what the extractor found in each document (idempotent per document id); return how
+        many were new. The text is not kept: the document's URL and the spans' surface text are."""
+        if not events:
+            return 0
+        rows = [_event_row(event, now) for event in events]
+        stmt = self._insert(m.tagged_events).on_conflict_do_nothing(index_elements=["document_id"])
+        async with self.engine.begin() as conn:
+            result = await conn.execute(stmt, rows)
+        return int(result.rowcount or 0) if result.rowcount and result.rowcount > 0 else 0
+
+    async def list_events(
+        self,
+        *,
+        measures: Sequence[str] = (),
+        minerals: Sequence[str] = (),
+        countries: Sequence[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Tagged events, latest recorded first, keyset-paginated; filters are any-of lists."""
+        t = m.tagged_events
+        stmt = select(t).order_by(t.c.seq.desc()).limit(limit + 1)
+        after = _int_cursor(cursor)
+        if after is not None:
+            stmt = stmt.where(t.c.seq < after)
+        if measures:
+            stmt = stmt.where(t.c.measure.in_(list(measures)))
+        if minerals:
+            stmt = stmt.where(or_(*(t.c.minerals.like(f"%,{v.lower()},%") for v in minerals)))
+        if countries:
+            stmt = stmt.where(or_(*(t.c.countries.like(f"%,{v.upper()},%") for v in countries)))
+        if since:
+            stmt = stmt.where(t.c.recorded_at >= since)
+        if until:
+            stmt = stmt.where(t.c.recorded_at <= until)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        items = [json.loads(row.data) | {"recorded_at": row.recorded_at.isoformat()} for row in rows[:limit]]
+        next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
+        return items, next_cursor
 
     # --- alerts -------------------------------------------------------------------------------------
 

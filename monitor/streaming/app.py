@@ -25,7 +25,7 @@ import faust
 
 from monitor.errors import DecodeError, StoreError
 from monitor.observability.metrics import Metrics
-from monitor.records import Alert, DeadLetter, Document
+from monitor.records import Alert, DeadLetter, Document, TaggedEvent
 from monitor.settings import Settings
 from monitor.streaming.progress import NoProgress, Progress
 from monitor.streaming.stages import Stages, decode_alert, decode_document, decode_event, utc_now
@@ -70,6 +70,8 @@ class Topology:
         self.stages = stages
         self.metrics = metrics
         self.sinks = list(sinks)
+        #: Called with every tagged event, alerted or not (e.g. the event recorder); must not block.
+        self.event_listeners: list[Callable[[TaggedEvent], None]] = []
         self.progress = progress or NoProgress()
         self.names = TopicNames.from_prefix(settings.kafka.topic_prefix)
         self.ready = asyncio.Event()
@@ -167,6 +169,8 @@ class Topology:
                 key = _key(event.key)
                 try:
                     tagged = stages.tag(decode_document(event.value))
+                    for listener in self.event_listeners:
+                        listener(tagged.event)
                     body = tagged.event.dumps()
                     progress.add(len(tagged.routing_keys))
                     for routing_key in tagged.routing_keys:

@@ -13,6 +13,7 @@ import logging
 import signal
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -24,10 +25,12 @@ from monitor.api.deps import DeliveryApiDeps
 from monitor.api.routes import delivery_routes, store_ready
 from monitor.delivery.channels import create_http_session
 from monitor.delivery.dispatcher import Dispatcher
+from monitor.delivery.matching import AlertQuery
 from monitor.errors import BrokerError, StoreError
 from monitor.extract import Extractor
 from monitor.ingest import Poller, fetch_policy, install_ingest_routes
 from monitor.observability.metrics import Metrics
+from monitor.observability.risk import RiskTracker
 from monitor.records import Alert, Document
 from monitor.settings import Settings
 from monitor.store import SqlAlertStore
@@ -35,11 +38,15 @@ from monitor.store.sql import is_transient
 from monitor.streaming.app import AlertSink, Topology
 from monitor.streaming.broker import EmbeddedBroker
 from monitor.streaming.progress import Progress
+from monitor.streaming.recorder import EventRecorder, utc_now
 from monitor.streaming.ruleholder import RuleHolder
 from monitor.streaming.stages import Stages
 from monitor.streaming.topics import TopicNames, ensure_topics, missing_topics
 
 log = logging.getLogger(__name__)
+
+#: How often the supply-risk gauge is rebuilt from the store's open alerts.
+RISK_REFRESH_S = 60.0
 
 #: Exit codes, for a supervisor to act on.
 EXIT_OK = 0
@@ -125,7 +132,12 @@ async def run_service(settings: Settings, options: RunOptions, metrics: Metrics 
         dispatcher = Dispatcher(
             store, delivery_http, metrics, settings.delivery, dead_letter=topology.send_dead_letter
         )
-        topology.sinks.extend([_store_sink(dispatcher), *options.sinks])
+        # The risk gauge starts from the open alerts in the store, so a restart keeps the scores.
+        risk = RiskTracker(metrics, count_open_alerts=False)  # the dispatcher owns the open-alerts gauge
+        await _reset_risk(store, risk)
+        topology.sinks.extend([_store_sink(dispatcher), risk, *options.sinks])
+        recorder = EventRecorder(lambda events: store.record_events(events, now=utc_now()), metrics)
+        topology.event_listeners.append(recorder.add)
 
         poll_http = aiohttp.ClientSession()
         stack.push_async_callback(poll_http.close)
@@ -154,7 +166,7 @@ async def run_service(settings: Settings, options: RunOptions, metrics: Metrics 
                 metrics=metrics,
                 max_bytes=settings.ingest.max_document_bytes,
             ),
-            lambda app: _install_service_routes(app, poller, rules),
+            lambda app: _install_service_routes(app, poller, rules, store),
             *options.route_installers,
         ]
         api = create_app(
@@ -176,6 +188,8 @@ async def run_service(settings: Settings, options: RunOptions, metrics: Metrics 
 
         await dispatcher.start()
         stack.push_async_callback(dispatcher.stop)
+        recorder.start()
+        stack.push_async_callback(recorder.stop)
         await topology.app.start()
         stack.push_async_callback(_stop_app, topology, settings.kafka.shutdown_timeout_s)
         await _wait_ready(topology, stop)
@@ -185,6 +199,7 @@ async def run_service(settings: Settings, options: RunOptions, metrics: Metrics 
         background = [
             asyncio.create_task(_watch_broker(settings, bootstrap, names.all(), stop, outcome)),
             asyncio.create_task(_reload_rules(settings, rules, stop)),
+            asyncio.create_task(_refresh_risk(store, risk, stop)),
         ]
         if options.poll_sources:
             background.append(asyncio.create_task(_poll_while_leader(topology, poller, stop)))
@@ -262,8 +277,49 @@ def _store_sink(dispatcher: Dispatcher) -> AlertSink:
     return sink
 
 
-def _install_service_routes(app: web.Application, poller: Poller, rules: RuleHolder) -> None:
-    """``GET /api/v1/sources`` (source health, read scope) and ``POST /api/v1/rules/reload`` (admin)."""
+async def _reset_risk(store: SqlAlertStore, risk: RiskTracker) -> None:
+    page = await store.list_alerts(AlertQuery(statuses=("firing", "acknowledged")), limit=100_000)
+    risk.reset(item.alert for item in page.items)
+
+
+async def _refresh_risk(store: SqlAlertStore, risk: RiskTracker, stop: asyncio.Event) -> None:
+    """Re-read the open alerts now and then: resolutions through the API and alerts of other workers'
+    partitions then reach this worker's supply-risk gauge too."""
+    while not stop.is_set():
+        await asyncio.sleep(RISK_REFRESH_S)
+        try:
+            await _reset_risk(store, risk)
+        except Exception as err:  # the store may be down; the gauge keeps its last values
+            log.warning("supply-risk refresh failed: %s", err)
+
+
+def _install_service_routes(
+    app: web.Application, poller: Poller, rules: RuleHolder, store: SqlAlertStore
+) -> None:
+    """``GET /api/v1/sources`` (source health), ``GET /api/v1/events`` (tagged events), both with the
+    read scope, and ``POST /api/v1/rules/reload`` (admin)."""
+
+    async def events(request: web.Request) -> web.Response:
+        await require_scope(request, "read")
+        query = request.query
+        try:
+            limit = max(1, min(500, int(query.get("limit", "50"))))
+            since = datetime.fromisoformat(query["since"]) if "since" in query else None
+            until = datetime.fromisoformat(query["until"]) if "until" in query else None
+            items, next_cursor = await store.list_events(
+                measures=query.getall("measure", []),
+                minerals=query.getall("mineral", []),
+                countries=query.getall("country", []),
+                since=since.replace(tzinfo=since.tzinfo or UTC) if since else None,
+                until=until.replace(tzinfo=until.tzinfo or UTC) if until else None,
+                limit=limit,
+                cursor=query.get("cursor"),
+            )
+        except ValueError as err:
+            return web.json_response({"error": {"code": "invalid", "message": str(err)}}, status=400)
+        return web.json_response({"items": items, "next_cursor": next_cursor})
+
+    app.router.add_get("/api/v1/events", events)
 
     async def sources(request: web.Request) -> web.Response:
         await require_scope(request, "read")

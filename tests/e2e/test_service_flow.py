@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import yaml
 from aiohttp import web
 from standardwebhooks import Webhook
 
@@ -118,9 +119,9 @@ async def test_feed_and_push_reach_a_signed_webhook_and_the_api(
     )
     receiver = Receiver()
     await receiver.up()
-    service = asyncio.create_task(
-        run_service(settings, RunOptions(poll_sources=load_sources([sources_file])))
-    )
+    served: list[web.Application] = []
+    options = RunOptions(poll_sources=load_sources([sources_file]), route_installers=[served.append])
+    service = asyncio.create_task(run_service(settings, options))
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as http:
@@ -181,6 +182,39 @@ async def test_feed_and_push_reach_a_signed_webhook_and_the_api(
             assert health[0]["source"] == "local-notices"
             assert health[0]["documents_produced"] == 2
             assert health[0]["consecutive_failures"] == 0
+
+            # Analysts see every tagged event, the price item included, with its spans.
+            async with http.get(f"{base}/api/v1/events", headers=headers) as response:
+                assert response.status == 200
+                events = (await response.json())["items"]
+
+            async def all_recorded() -> bool:
+                async with http.get(f"{base}/api/v1/events?limit=10", headers=headers) as r:
+                    return len((await r.json())["items"]) >= 3
+
+            await eventually(all_recorded, timeout=10)
+            async with http.get(f"{base}/api/v1/events?measure=none", headers=headers) as response:
+                events = (await response.json())["items"]
+            assert [e["title"] for e in events] == ["Copper prices steady"]
+            async with http.get(f"{base}/api/v1/events?mineral=cobalt", headers=headers) as response:
+                events = (await response.json())["items"]
+            assert [e["document_id"] for e in events] == ["push-ban-1"]
+            assert events[0]["spans"]
+
+            # The OpenAPI document describes exactly the routes the service serves.
+            spec = yaml.safe_load(await (await http.get(f"{base}/api/v1/openapi.yaml")).text())
+            documented = {
+                (method.upper(), path)
+                for path, item in spec["paths"].items()
+                for method in item
+                if method in ("get", "post", "put", "patch", "delete")
+            }
+            live = {
+                (route.method, route.resource.canonical)
+                for route in served[0].router.routes()
+                if route.method != "HEAD" and route.resource is not None
+            }
+            assert live == documented
 
             async with http.get(f"{base}/metrics") as response:
                 text = await response.text()

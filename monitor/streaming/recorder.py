@@ -1,0 +1,86 @@
+"""Keep every tagged event in the store, off the hot path: buffered, written in batches.
+
+The extract stage hands each event to :meth:`EventRecorder.add` (no I/O); a background task writes the
+buffer every ``interval_s``. A store outage keeps the buffer (bounded: the oldest events are dropped
+past ``max_buffer`` and counted), so the stream never waits for this record, which exists for analysts
+(``GET /api/v1/events``): the alerts themselves travel on their topic with at-least-once guarantees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+
+from monitor.observability.metrics import Metrics
+from monitor.records import TaggedEvent
+
+log = logging.getLogger(__name__)
+
+Writer = Callable[[Sequence[TaggedEvent]], Awaitable[int]]
+
+
+class EventRecorder:
+    """Buffers tagged events and writes them in batches with ``write``."""
+
+    def __init__(
+        self,
+        write: Writer,
+        metrics: Metrics,
+        *,
+        interval_s: float = 1.0,
+        batch: int = 500,
+        max_buffer: int = 50_000,
+    ) -> None:
+        self._write = write
+        self._metrics = metrics
+        self._interval_s = interval_s
+        self._batch = batch
+        self._buffer: deque[TaggedEvent] = deque(maxlen=max_buffer)
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, event: TaggedEvent) -> None:
+        """Queue an event (never blocks; past the bound the oldest queued event is dropped)."""
+        if len(self._buffer) == self._buffer.maxlen:
+            self._metrics.stage_errors.labels(stage="record", reason="buffer_full").inc()
+        self._buffer.append(event)
+
+    async def flush(self) -> None:
+        """Write everything queued now; on failure the events stay queued for the next try."""
+        while self._buffer:
+            chunk = [self._buffer[i] for i in range(min(self._batch, len(self._buffer)))]
+            try:
+                await self._write(chunk)
+            except Exception as err:  # the store is down or refuses: keep the events, try later
+                self._metrics.stage_errors.labels(stage="record", reason=type(err).__name__).inc()
+                log.warning("recording %d tagged events failed, will retry: %s", len(chunk), err)
+                return
+            for _ in chunk:
+                self._buffer.popleft()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval_s)
+            await self.flush()
+
+    def start(self) -> None:
+        """Start the background writer."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="event-recorder")
+
+    async def stop(self) -> None:
+        """Stop the writer after a last flush."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+
+def utc_now() -> datetime:
+    """The current time, aware UTC."""
+    return datetime.now(UTC)
