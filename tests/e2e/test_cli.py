@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -25,6 +27,8 @@ def _env() -> dict[str, str]:
         k: v for k, v in os.environ.items() if not k.startswith("MONITOR_") and k != "KAFKA_BOOTSTRAP_SERVERS"
     }
     env["MONITOR_LOG__FORMAT"] = "json"
+    # Never the repository's var/ folder: each test process gets its own throw-away store.
+    env["MONITOR_STORE__URL"] = f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='monitor-e2e-')}/store.sqlite"
     return env
 
 
@@ -39,9 +43,19 @@ def _monitor(*args: str, stdin: str | None = None, timeout: float = 120) -> subp
     )
 
 
-def _tansu_pids() -> set[int]:
-    found = subprocess.run(["pgrep", "-f", "tansu.*broker"], capture_output=True, text=True)
-    return {int(p) for p in found.stdout.split()}
+def _broker_listening(port: int) -> bool:
+    """True while a Tansu broker process for 127.0.0.1:``port`` exists (other tests may run brokers too)."""
+    found = subprocess.run(
+        ["pgrep", "-f", f"tansu.*broker.*tcp://127.0.0.1:{port}"], capture_output=True, text=True
+    )
+    return bool(found.stdout.strip())
+
+
+def _broker_port(stderr: str) -> int:
+    """The embedded broker's port, from the service's log line about it."""
+    match = re.search(r"Tansu\) started on 127\.0\.0\.1:(\d+)", stderr)
+    assert match, f"no embedded broker log line in: {stderr[-2000:]}"
+    return int(match.group(1))
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -53,7 +67,6 @@ def test_every_command_explains_itself(command: str) -> None:
 
 
 def test_demo_once_runs_to_completion_and_leaves_no_broker_behind() -> None:
-    before = _tansu_pids()
     done = _monitor("demo", "--once", "--jsonl", "--http-port", "0")
     assert done.returncode == 0, done.stderr[-3000:]
     alerts = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
@@ -71,7 +84,7 @@ def test_demo_once_runs_to_completion_and_leaves_no_broker_behind() -> None:
         } <= set(alert)
         assert alert["severity"] in {"low", "medium", "high", "critical"}
     assert "IN MEMORY ONLY" in done.stderr
-    assert _tansu_pids() <= before
+    assert not _broker_listening(_broker_port(done.stderr))
 
 
 def test_replay_reports_bad_lines_processes_the_good_ones_and_exits_non_zero(tmp_path: Path) -> None:
@@ -109,16 +122,19 @@ def test_extract_jsonl_keeps_order_and_ids() -> None:
     assert "error" in out[2]
 
 
-def test_run_serves_health_metrics_and_stops_cleanly_on_sigterm() -> None:
-    before = _tansu_pids()
+def test_run_serves_health_metrics_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "run", "--http-port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(),
-    )
+    log = tmp_path / "run.log"
+    env = _env()
+    env["MONITOR_STORE__URL"] = f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite'}"
+    env["MONITOR_INGEST__POLL"] = "false"  # no network: the real sources are not polled in tests
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "--http-port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+            env=env,
+        )
     try:
         deadline = time.monotonic() + 60
         ready = False
@@ -139,4 +155,4 @@ def test_run_serves_health_metrics_and_stops_cleanly_on_sigterm() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert _tansu_pids() <= before
+    assert not _broker_listening(_broker_port(log.read_text(errors="replace")))

@@ -174,7 +174,15 @@ async def test_a_worker_killed_mid_stream_loses_and_doubles_nothing(
         async def all_stored() -> bool:
             return len(set(await stored_document_ids(database))) >= len(docs)
 
-        await eventually(all_stored, timeout=120, interval=0.5)
+        try:
+            await eventually(all_stored, timeout=120, interval=0.5)
+        except AssertionError:
+            stored = set(await stored_document_ids(database))
+            missing = sorted(d.id for d in docs if d.id not in stored)
+            tail = (tmp_path / "b.log").read_text(errors="replace")[-6000:]
+            raise AssertionError(
+                f"missing after the rebalance: {missing}\nsurviving worker log:\n{tail}"
+            ) from None
         assert second.poll() is None
     assert_each_document_in_exactly_one_alert(await stored_document_ids(database), docs)
 
