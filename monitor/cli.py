@@ -13,9 +13,10 @@ from typing import Any
 import click
 
 from monitor.errors import ConfigError, InputError, MonitorError
+from monitor.extract.cli_support import extraction_to_json
 from monitor.ingest.payload import LineError, read_jsonl
 from monitor.observability.logging import configure_logging
-from monitor.output import alert_line, alert_to_json, extraction_to_json, print_json
+from monitor.output import alert_line, alert_to_json, print_json
 from monitor.records import Alert, Document
 from monitor.settings import PACKAGE_DATA, PROJECT_ROOT, Settings, load_settings
 

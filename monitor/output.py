@@ -1,11 +1,11 @@
-"""How alerts and documents are shown on a terminal: one readable line, or one JSON object per line."""
+"""How alerts are shown on a terminal: one readable line, or one JSON object per line."""
 
 from __future__ import annotations
 
 import json
 from typing import Any, TextIO
 
-from monitor.records import Alert, Document
+from monitor.records import Alert
 
 _SEVERITY_TAGS = {"critical": "CRITICAL", "high": "HIGH    ", "medium": "MEDIUM  ", "low": "LOW     "}
 
@@ -49,39 +49,8 @@ def alert_line(alert: Alert) -> str:
     return f"{severity} {measure:<24} {minerals:<32} {countries:<8} {alert.title}{update}"
 
 
-def document_to_json(document: Document) -> dict[str, Any]:
-    """The JSON object printed for a normalised document by ``monitor ingest --once``."""
-    return {
-        "id": document.id,
-        "title": document.title,
-        "text": document.text,
-        "url": document.url,
-        "published": document.published.isoformat() if document.published else None,
-        "source": document.source,
-        "cluster_id": document.cluster_id,
-        "tags": dict(document.tags),
-    }
-
-
 def print_json(value: Any, stream: TextIO) -> None:
     """Write one compact JSON object and a newline, flushed (output is often piped)."""
     stream.write(json.dumps(value, ensure_ascii=False) + "\n")
     stream.flush()
 
-
-def extraction_to_json(extraction: Any) -> dict[str, Any]:
-    """The output contract of ``monitor extract``: the tags and the spans they came from."""
-    return {
-        "minerals": list(extraction.minerals),
-        "countries": list(extraction.countries),
-        "imposing_country": extraction.imposing_country,
-        "target_country": extraction.target_country,
-        "measure": extraction.measure,
-        "direction": extraction.direction,
-        "effective_date": extraction.effective_date,
-        "truncated": extraction.truncated,
-        "spans": [
-            {"start": s.start, "end": s.end, "text": s.text, "label": s.label, "value": s.value}
-            for s in extraction.spans
-        ],
-    }

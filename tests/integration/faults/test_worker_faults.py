@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaProducer
 from monitor.delivery.matching import AlertQuery
 from monitor.delivery.testing import eventually
 from monitor.records import Document
-from monitor.settings import load_settings
+from monitor.settings import Settings, StoreSettings
 from monitor.store import SqlAlertStore
 from monitor.store.testing import postgres_available, set_database_available, temporary_database
 from monitor.streaming.broker import EmbeddedBroker, free_port
@@ -213,27 +213,11 @@ async def test_sigterm_drains_commits_and_a_restarted_worker_resumes_without_los
 
 
 async def test_alerts_raised_while_the_database_is_down_are_written_when_it_returns(
-    kafka_broker: EmbeddedBroker, topic_prefix: str, database: str
+    kafka_broker: EmbeddedBroker, broker_settings: Settings, database: str
 ) -> None:
-    os.environ["MONITOR_KAFKA__BOOTSTRAP_SERVERS"] = kafka_broker.bootstrap_servers
-    try:
-        settings = load_settings(
-            overrides={
-                "kafka": {
-                    "topic_prefix": topic_prefix,
-                    "consumer_group": f"{topic_prefix}-group",
-                    "rebalance_timeout_s": 2.0,
-                    "session_timeout_s": 6.0,
-                    "heartbeat_interval_s": 1.0,
-                },
-                "http": {"port": 0},
-                "store": {"url": database},
-            }
-        )
-    finally:
-        del os.environ["MONITOR_KAFKA__BOOTSTRAP_SERVERS"]
+    settings = broker_settings.model_copy(update={"store": StoreSettings(url=database)})
     docs = documents("db")
-    names = TopicNames.from_prefix(topic_prefix)
+    names = TopicNames.from_prefix(settings.kafka.topic_prefix)
     service = asyncio.create_task(run_service(settings, RunOptions()))
     try:
         await produce(kafka_broker.bootstrap_servers, names.raw, docs[:5])
