@@ -1,23 +1,27 @@
 """The working record the pipeline components fill in, kept in ``doc.user_data``.
 
 Each component reads what the previous ones left and adds its part; the extractor turns the
-finished :class:`Analysis` into a :class:`monitor.records.Extraction`.
+finished :class:`Analysis` into a :class:`monitor.records.Extraction`. Built once per document,
+so it is a plain slotted class, and the mentions and cues are named tuples (a frozen dataclass
+costs several times more to create).
 """
 
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from spacy.tokens import Doc
 
-__all__ = ["USER_DATA_KEY", "Analysis", "Cue", "Mention", "analysis_of"]
+from monitor.extract.cues import lower_same_length
+from monitor.extract.text import sentence_bounds
+
+__all__ = ["USER_DATA_KEY", "Analysis", "Cue", "Mention", "analysis_of", "sentences_of"]
 
 USER_DATA_KEY = "monitor.analysis"
 
 
-@dataclass(frozen=True)
-class Mention:
+class Mention(NamedTuple):
     """A mineral or country found in the text (character offsets, token offsets, canonical value)."""
 
     start: int
@@ -30,8 +34,7 @@ class Mention:
     tok_end: int
 
 
-@dataclass(frozen=True)
-class Cue:
+class Cue(NamedTuple):
     """A phrase that signals a measure, with the sentence it is in and its score."""
 
     measure: str
@@ -41,33 +44,84 @@ class Cue:
     score: float
 
 
-@dataclass
-class Analysis:
-    """What the components found so far in one document."""
+def sentences_of(text: str, title_end: int) -> list[tuple[int, int]]:
+    """Sentence (start, end) offsets of an analysed text; the title (if any) is sentence 0."""
+    if not title_end:
+        return sentence_bounds(text)
+    body_start = title_end + 2
+    title = [(0, title_end)] if text[:title_end].strip() else []
+    return title + [(body_start + s, body_start + e) for s, e in sentence_bounds(text[body_start:])]
 
-    text: str | None = None
-    lower: str | None = None
-    sentences: list[tuple[int, int]] = field(default_factory=list)
-    mentions: list[Mention] = field(default_factory=list)
-    title_end: int = 0
-    measure: str = "none"
-    cue: Cue | None = None
-    direction: str | None = None
-    direction_span: tuple[int, int] | None = None
-    imposing: Mention | None = None
-    target: str | None = None
-    target_span: tuple[int, int] | None = None
-    effective_date: str | None = None
-    date_span: tuple[int, int] | None = None
-    _sentence_starts: list[int] = field(default_factory=list)
+
+class Analysis:
+    """What the components found so far in one document.
+
+    ``lower`` (the lower-cased text, same offsets) and ``sentences`` are computed on first use:
+    a document in which no measure can be read never needs its sentences.
+    """
+
+    __slots__ = (
+        "_lower",
+        "_sentence_starts",
+        "_sentences",
+        "cue",
+        "date_span",
+        "direction",
+        "direction_span",
+        "effective_date",
+        "imposing",
+        "measure",
+        "mentions",
+        "target",
+        "target_span",
+        "text",
+        "title_end",
+        "truncated",
+    )
+
+    def __init__(
+        self, text: str | None = None, title_end: int = 0, truncated: bool = False, lower: str | None = None
+    ) -> None:
+        self.text = text
+        self.title_end = title_end
+        self.truncated = truncated
+        self.mentions: list[Mention] = []
+        self.measure = "none"
+        self.cue: Cue | None = None
+        self.direction: str | None = None
+        self.direction_span: tuple[int, int] | None = None
+        self.imposing: Mention | None = None
+        self.target: str | None = None
+        self.target_span: tuple[int, int] | None = None
+        self.effective_date: str | None = None
+        self.date_span: tuple[int, int] | None = None
+        self._lower = lower
+        self._sentences: list[tuple[int, int]] | None = None
+        self._sentence_starts: list[int] = []
+
+    @property
+    def lower(self) -> str:
+        """The lower-cased text, every character at its offset."""
+        if self._lower is None:
+            self._lower = lower_same_length(self.text or "")
+        return self._lower
+
+    @property
+    def sentences(self) -> list[tuple[int, int]]:
+        """Sentence boundaries (character offsets, in order), split on first use."""
+        if self._sentences is None:
+            self.set_sentences(sentences_of(self.text or "", self.title_end))
+        return self._sentences or []
 
     def set_sentences(self, sentences: list[tuple[int, int]]) -> None:
         """Record sentence boundaries (character offsets, in order)."""
-        self.sentences = sentences
+        self._sentences = sentences
         self._sentence_starts = [start for start, _ in sentences]
 
     def sentence_of(self, offset: int) -> int:
         """Index of the sentence holding character ``offset``."""
+        if self._sentences is None:
+            self.sentences  # noqa: B018  (splits on first use)
         return max(0, bisect.bisect_right(self._sentence_starts, offset) - 1)
 
     def mentions_in(self, start: int, end: int, label: str) -> list[Mention]:
@@ -80,6 +134,6 @@ def analysis_of(doc: Doc) -> Analysis:
     found = doc.user_data.get(USER_DATA_KEY)
     if isinstance(found, Analysis):
         return found
-    created = Analysis()
+    created = Analysis(text=doc.text)
     doc.user_data[USER_DATA_KEY] = created
     return created

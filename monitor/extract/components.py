@@ -4,8 +4,8 @@
 
     tokenizer                  spaCy blank English (+ a split of "U.S.-China")
     monitor_gazetteer_v1       PhraseMatcher over minerals and countries, longest match, context filters
-    monitor_sentences_v1       sentence boundaries (regex, offsets)
-    monitor_measure_v1         measure cues -> the document's measure and its key sentence
+    monitor_measure_v1         measure cues -> the document's measure and its key sentence (sentences
+                               are split, by regex, only for documents with a cue)
     monitor_direction_v1       tighten / loosen / unchanged in the key sentence
     monitor_roles_v1           imposing and target country of the measure
     monitor_date_v1            effective date
@@ -16,19 +16,20 @@ Each component reads and writes the :class:`~monitor.extract.analysis.Analysis` 
 
 from __future__ import annotations
 
+import operator
 import re
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
 
 from monitor.extract.analysis import Analysis, Cue, Mention, analysis_of
-from monitor.extract.cues import CueRules, load_cue_rules, lower_same_length
+from monitor.extract.cues import CueRules, load_cue_rules
 from monitor.extract.dates import find_effective_date
-from monitor.extract.gazetteer import BLOCK, COUNTRY, MINERAL, Gazetteer, load_gazetteer
-from monitor.extract.text import sentence_bounds
+from monitor.extract.gazetteer import BLOCK, MINERAL, Gazetteer, load_gazetteer
 
 __all__ = [
     "DateComponent",
@@ -36,7 +37,6 @@ __all__ = [
     "GazetteerComponent",
     "MeasureComponent",
     "RolesComponent",
-    "SentenceComponent",
 ]
 
 EXPORT_MEASURES = frozenset({"export_ban", "export_licence", "export_quota", "export_tax", "technology_ban"})
@@ -50,7 +50,7 @@ def _path(value: str | None) -> Path | None:
 
 
 def _text_of(doc: Doc) -> str:
-    """``doc.text``, cached in the analysis: spaCy rebuilds it from the tokens on every access."""
+    """The analysed text (kept in the analysis: spaCy rebuilds ``doc.text`` on every access)."""
     analysis = analysis_of(doc)
     if analysis.text is None:
         analysis.text = doc.text
@@ -59,10 +59,7 @@ def _text_of(doc: Doc) -> str:
 
 def _lower_of(doc: Doc) -> str:
     """The lower-cased text (same offsets), cached in the analysis."""
-    analysis = analysis_of(doc)
-    if analysis.lower is None:
-        analysis.lower = lower_same_length(_text_of(doc))
-    return analysis.lower
+    return analysis_of(doc).lower
 
 
 # --------------------------------------------------------------------------------------------
@@ -70,70 +67,121 @@ def _lower_of(doc: Doc) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-class GazetteerComponent:
-    """Find minerals and countries with two PhraseMatchers (case-insensitive and exact-case).
+class _Key(NamedTuple):
+    """What a PhraseMatcher key stands for; ``surfaces``/``orths`` are set for exact-case terms."""
 
-    The longest match wins, so blocked phrases ("lead to", "China clay", "Cobalt Robotics")
-    swallow the mineral or country inside them. Ambiguous words ("lead") need metal context,
-    a mineral word followed by a non-mining company suffix is dropped, and a country whose
-    sentence talks about something else (Turkey the bird) is dropped.
+    label: str
+    value: str
+    kind: str
+    surfaces: frozenset[str] | None
+    orths: frozenset[tuple[str, ...]] | None
+
+
+def _longest_first(match: tuple[int, int, int, int, _Key]) -> tuple[int, int]:
+    return match[0] - match[1], match[0]
+
+
+_by_start_value = operator.attrgetter("start", "value")
+
+
+class GazetteerComponent:
+    """Find minerals and countries with one case-insensitive PhraseMatcher.
+
+    Terms that must match their exact case (countries, acronyms, "Cobalt Robotics") are checked
+    against the matched text afterwards. The longest match wins, so blocked phrases ("lead to",
+    "China clay", "Cobalt Robotics") swallow the mineral or country inside them. Ambiguous words
+    ("lead") need metal context, a mineral word followed by a non-mining company suffix is
+    dropped, and a country whose sentence talks about something else (Turkey the bird) is dropped.
     """
 
     def __init__(self, nlp: Language, gazetteer: Gazetteer) -> None:
         self.gazetteer = gazetteer
-        self.lower = PhraseMatcher(nlp.vocab, attr="LOWER")
-        self.exact = PhraseMatcher(nlp.vocab, attr="ORTH")
-        self.keys: dict[int, tuple[str, str, str]] = {}
+        self.matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
+        self.keys: dict[int, _Key] = {}
         grouped: dict[tuple[str, str, str, bool], list[str]] = {}
         for term in gazetteer.terms:
             grouped.setdefault((term.label, term.value, term.kind, term.case_sensitive), []).append(term.text)
         for (label, value, kind, exact), texts in grouped.items():
-            key = f"{label}|{value}|{kind}"
-            self.keys[nlp.vocab.strings.add(key)] = (label, value, kind)
+            key = f"{label}|{value}|{kind}|{'exact' if exact else 'any'}"
             patterns = [nlp.make_doc(text) for text in texts]
-            (self.exact if exact else self.lower).add(key, patterns)
+            self.keys[nlp.vocab.strings.add(key)] = _Key(
+                label,
+                value,
+                kind,
+                frozenset(texts) if exact else None,
+                frozenset(tuple(t.text for t in p) for p in patterns) if exact else None,
+            )
+            self.matcher.add(key, patterns)
 
     def __call__(self, doc: Doc) -> Doc:
         """Attach the mineral and country mentions of ``doc`` to its analysis."""
         analysis = analysis_of(doc)
-        matches = list(self.lower(doc)) + list(self.exact(doc))
+        matches = self.matcher(doc)
         if not matches:
             analysis.mentions = []
             return doc
-        matches.sort(key=lambda m: (m[1] - m[2], m[1]))
+        text = analysis.text if analysis.text is not None else _text_of(doc)
+        keys = self.keys
+        found: list[tuple[int, int, int, int, _Key]] = []
+        for match_id, start, end in matches:
+            key = keys[match_id]
+            first = doc[start]
+            s = first.idx
+            if end - start == 1:
+                e = s + len(first)
+            else:
+                last = doc[end - 1]
+                e = last.idx + len(last)
+            if (
+                key.surfaces is not None
+                and text[s:e] not in key.surfaces
+                and (key.orths is None or tuple(t.text for t in doc[start:end]) not in key.orths)
+            ):
+                continue  # an exact-case term matched in another case
+            found.append((start, end, s, e, key))
+        if len(found) > 1:
+            found.sort(key=_longest_first)
         occupied: set[int] = set()
         chosen: set[tuple[int, int]] = set()
-        selected: list[tuple[str, str, str, int, int]] = []
-        for match_id, start, end in matches:
+        selected: list[tuple[int, int, int, int, _Key]] = []
+        for item in found:
+            start, end = item[0], item[1]
             if (start, end) not in chosen:
-                if any(i in occupied for i in range(start, end)):
+                tokens = range(start, end)
+                if not occupied.isdisjoint(tokens):
                     continue
-                occupied.update(range(start, end))
+                occupied.update(tokens)
                 chosen.add((start, end))
-            label, value, kind = self.keys[match_id]
-            if label != BLOCK:
-                selected.append((label, value, kind, start, end))
+            if item[4].label != BLOCK:
+                selected.append(item)
         mentions: list[Mention] = []
-        mineral_tokens = [s for label, _, _, s, _ in selected if label == MINERAL]
-        for label, value, kind, start, end in selected:
-            if label == MINERAL and not self._mineral_ok(doc, start, end, mineral_tokens):
-                continue
-            if label == COUNTRY and not self._country_ok(doc, value, kind, start, end):
-                continue
-            span = doc[start:end]
-            mentions.append(
-                Mention(span.start_char, span.end_char, span.text, label.lower(), value, kind, start, end)
-            )
-        mentions.sort(key=lambda m: (m.start, m.value))
+        mineral_tokens = [item[0] for item in selected if item[4].label == MINERAL]
+        gaz = self.gazetteer
+        for start, end, s, e, key in selected:
+            if key.label == MINERAL:
+                checked = text[s].isupper() or (
+                    end - start == 1 and text[s:e].lower() in gaz.context_required
+                )
+                if checked and not self._mineral_ok(doc, text, start, end, s, e, mineral_tokens):
+                    continue
+                label = "mineral"
+            else:
+                checked = key.kind == "capital" or key.value in gaz.sense_block
+                if checked and not self._country_ok(doc, key.value, key.kind, start, end):
+                    continue
+                label = "country"
+            mentions.append(Mention(s, e, text[s:e], label, key.value, key.kind, start, end))
+        mentions.sort(key=_by_start_value)
         analysis.mentions = mentions
         return doc
 
-    def _mineral_ok(self, doc: Doc, start: int, end: int, mineral_tokens: list[int]) -> bool:
+    def _mineral_ok(
+        self, doc: Doc, text: str, start: int, end: int, s: int, e: int, mineral_tokens: list[int]
+    ) -> bool:
         gaz = self.gazetteer
-        first = doc[start].text
-        if end < len(doc) and first[:1].isupper() and doc[end].text in gaz.company_block_next:
+        if text[s : s + 1].isupper() and end < len(doc) and doc[end].text in gaz.company_block_next:
             return False
-        rule = gaz.context_required.get(doc[start:end].text.lower()) if end - start == 1 else None
+        rule = gaz.context_required.get(text[s:e].lower()) if end - start == 1 else None
         if rule is None:
             return True
         nxt = doc[end].lower_ if end < len(doc) else ""
@@ -169,46 +217,29 @@ def make_gazetteer(nlp: Language, name: str, data_dir: str | None) -> GazetteerC
 
 
 # --------------------------------------------------------------------------------------------
-# Sentences
-# --------------------------------------------------------------------------------------------
-
-
-class SentenceComponent:
-    """Record sentence boundaries as character offsets (cheaper than spaCy's per-token sentencizer)."""
-
-    def __call__(self, doc: Doc) -> Doc:
-        """Attach the sentence boundaries of ``doc``; the title (if any) is sentence 0."""
-        analysis = analysis_of(doc)
-        text = _text_of(doc)
-        if analysis.title_end:
-            body_start = analysis.title_end + 2
-            title = [(0, analysis.title_end)] if text[: analysis.title_end].strip() else []
-            body = [(body_start + s, body_start + e) for s, e in sentence_bounds(text[body_start:])]
-            analysis.set_sentences(title + body)
-        else:
-            analysis.set_sentences(sentence_bounds(text))
-        return doc
-
-
-@Language.factory("monitor_sentences_v1")
-def make_sentences(nlp: Language, name: str) -> SentenceComponent:
-    """Build the sentence-boundary component."""
-    return SentenceComponent()
-
-
-# --------------------------------------------------------------------------------------------
 # Measure
 # --------------------------------------------------------------------------------------------
 
-_CLAUSE_BREAK = re.compile(
-    r"[;:]|\bbut\b|\bwhile\b|\bwhereas\b|\balthough\b|\bhowever\b|\bafter\b", re.IGNORECASE
-)
+# Matched on the lower-cased text.
+_CLAUSE_BREAK = re.compile(r"[;:]|\bbut\b|\bwhile\b|\bwhereas\b|\balthough\b|\bhowever\b|\bafter\b")
 
 
 def _clause_before(rules: CueRules, text: str, sent_start: int, pos: int) -> str:
     window = text[max(sent_start, pos - rules.negation_window) : pos]
     cuts = list(_CLAUSE_BREAK.finditer(window))
     return window[cuts[-1].end() :] if cuts else window
+
+
+class _SentenceFacts(NamedTuple):
+    """What the cues of one sentence are checked against (offsets in the analysed text)."""
+
+    s0: int
+    blocked: list[tuple[int, int]]  # phrases in which a cue is not a measure
+    breaks: list[tuple[int, int]]  # clause breaks ("but", ";")
+    negations: list[tuple[int, int]]
+    hypotheticals: list[int]  # where each hypothetical marker ends
+    modal: bool
+    bonuses: tuple[float, ...]
 
 
 class MeasureComponent:
@@ -225,67 +256,115 @@ class MeasureComponent:
     def __call__(self, doc: Doc) -> Doc:
         """Set ``measure`` and the key ``cue`` of the analysis (``none`` when no cue survives)."""
         analysis = analysis_of(doc)
-        text = _lower_of(doc)
+        text = analysis.lower
         rules = self.rules
-        if not rules.trigger.search(text):
+        if rules.trigger.search(text) is None:
+            return doc  # the trigger keywords say which documents may carry a measure at all
+        hits = rules.cue_bank.matches(text, 0, len(text), analysis)
+        if not hits:
             return doc
-        mineral_sents = {analysis.sentence_of(m.start) for m in analysis.mentions if m.label == "mineral"}
-        country_sents = {analysis.sentence_of(m.start) for m in analysis.mentions if m.label == "country"}
+        sentences = analysis.sentences
+        sentence_of = analysis.sentence_of
+        mineral_sents = {sentence_of(m.start) for m in analysis.mentions if m.label == "mineral"}
+        country_sents = {sentence_of(m.start) for m in analysis.mentions if m.label == "country"}
         has_title = analysis.title_end > 0
         first_body = 1 if has_title else 0
-        blocked_by_sentence: dict[int, list[tuple[int, int]]] = {}
+        facts_by_sentence: dict[int, _SentenceFacts] = {}
         best: dict[str, list[Cue]] = {}
-        for cues in rules.measures:
-            for sent in self._gated(cues.gate, text, analysis):
-                s0, s1 = analysis.sentences[sent]
-                for rx, bonus in cues.patterns:
-                    for match in rx.finditer(text, s0, s1):
-                        start, end = match.span()
-                        blocked = blocked_by_sentence.get(sent)
-                        if blocked is None:
-                            blocked = [m.span() for m in rules.not_measure.finditer(text, s0, s1)]
-                            blocked_by_sentence[sent] = blocked
-                        if any(b0 < end and start < b1 for b0, b1 in blocked):
-                            continue
-                        if self._negated(text, s0, start) or rules.hypothetical.search(text, s0, start):
-                            continue
-                        score = cues.weight + bonus - 0.01 * sent
-                        if has_title and sent == 0:
-                            score += 1.0
-                        if sent == first_body:
-                            score += 0.3
-                        if sent in mineral_sents:
-                            score += 0.6
-                        if sent in country_sents:
-                            score += 0.3
-                        if rules.background.search(text, s0, s1):
-                            score -= 0.7
-                        best.setdefault(cues.measure, []).append(Cue(cues.measure, start, end, sent, score))
+        for index, start, end in hits:
+            sent = sentence_of(start)
+            facts = facts_by_sentence.get(sent)
+            if facts is None:
+                s0, s1 = sentences[sent]
+                facts = self._facts(text, sent, s0, s1, has_title, first_body, mineral_sents, country_sents)
+                facts_by_sentence[sent] = facts
+            if facts.blocked and any(b0 < end and start < b1 for b0, b1 in facts.blocked):
+                continue
+            if facts.modal and self._modal(facts, start):
+                continue
+            cues, bonus, context = rules.cue_of[index]
+            if context is not None and not self._in_context(context, text, sentences, sent, has_title):
+                continue  # "licences" in a sentence that is not about exports
+            if rules.hypothetical_after.match(text, end, sentences[sent][1]):
+                continue  # "a ban on ore exports could be revisited"
+            score = cues.weight + bonus - 0.01 * sent
+            for extra in facts.bonuses:  # added one by one, as always: ties between scores are exact
+                score += extra
+            best.setdefault(cues.measure, []).append(Cue(cues.measure, start, end, sent, score))
         if not best:
             return doc
-        self._demote_replaced(text, analysis.sentences, best)
+        best = {m.measure: best[m.measure] for m in rules.measures if m.measure in best}  # rule order
+        self._demote_replaced(text, sentences, best)
         ranked = []
         for found in best.values():
             top = max(found, key=lambda c: (c.score, -c.start))
-            sentences = len({c.sentence for c in found})
-            ranked.append((top.score + 0.1 * min(3, sentences - 1), top))
+            count = len({c.sentence for c in found})
+            ranked.append((top.score + 0.1 * min(3, count - 1), top))
         _, cue = max(ranked, key=lambda item: (item[0], -item[1].start))
         analysis.measure = cue.measure
         analysis.cue = cue
         return doc
 
     @staticmethod
-    def _gated(gate: re.Pattern[str], text: str, analysis: Analysis) -> list[int]:
-        """Indices of the sentences that contain a match of ``gate`` (one search per sentence hit)."""
-        found: list[int] = []
-        pos = 0
-        while True:
-            match = gate.search(text, pos)
-            if match is None:
-                return found
-            sent = analysis.sentence_of(match.start())
-            found.append(sent)
-            pos = max(analysis.sentences[sent][1], match.end())
+    def _in_context(
+        context: re.Pattern[str], text: str, sentences: list[tuple[int, int]], sent: int, has_title: bool
+    ) -> bool:
+        """The context a pattern needs occurs in the cue's sentence or in the title."""
+        s0, s1 = sentences[sent]
+        if context.search(text, s0, s1) is not None:
+            return True
+        return has_title and sent != 0 and context.search(text, *sentences[0]) is not None
+
+    def _facts(
+        self,
+        text: str,
+        sent: int,
+        s0: int,
+        s1: int,
+        has_title: bool,
+        first_body: int,
+        mineral_sents: set[int],
+        country_sents: set[int],
+    ) -> _SentenceFacts:
+        """Everything about a sentence that its cues need, found with one scan per kind.
+
+        What a cue's sentence adds to its score: title, first sentence, names a mineral or a
+        country; background sentences ("last year", "since 2023") weigh less.
+        """
+        rules = self.rules
+        bonuses: list[float] = []
+        if has_title and sent == 0:
+            bonuses.append(1.0)
+        if sent == first_body:
+            bonuses.append(0.3)
+        if sent in mineral_sents:
+            bonuses.append(0.6)
+        if sent in country_sents:
+            bonuses.append(0.3)
+        if rules.background_words.search(text, s0, s1):
+            bonuses.append(-0.7)
+        negations = rules.negation_words.spans(text, s0, s1)
+        hypotheticals = [end for _, end in rules.hypothetical_words.spans(text, s0, s1)]
+        return _SentenceFacts(
+            s0=s0,
+            blocked=[(b0, b1) for _, b0, b1 in rules.not_measure_bank.matches(text, s0, s1)],
+            breaks=[m.span() for m in _CLAUSE_BREAK.finditer(text, s0, s1)] if negations else [],
+            negations=negations,
+            hypotheticals=hypotheticals,
+            modal=bool(negations or hypotheticals),
+            bonuses=tuple(bonuses),
+        )
+
+    def _modal(self, facts: _SentenceFacts, start: int) -> bool:
+        """A cue negated in its clause ("is not considering a ban") or hypothetical ("could ban")."""
+        if any(end <= start for end in facts.hypotheticals):
+            return True
+        window = max(facts.s0, start - self.rules.negation_window)
+        clause = window
+        for b0, b1 in facts.breaks:
+            if b0 >= window and b1 <= start:
+                clause = b1
+        return any(a >= clause and b <= start for a, b in facts.negations)
 
     def _demote_replaced(
         self, text: str, sentences: list[tuple[int, int]], best: dict[str, list[Cue]]
@@ -302,7 +381,7 @@ class MeasureComponent:
             if len({c.measure for c in cues}) < 2:
                 continue
             s0, s1 = sentences[sentence]
-            spans = [m.span() for rx in self.rules.loosen for m in rx.finditer(text, s0, s1)]
+            spans = [(a, b) for _, a, b in self.rules.loosen_bank.matches(text, s0, s1)]
             lifted = {id(c) for c in cues if any(a <= c.start and c.end <= b for a, b in spans)}
             kept = {c.measure for c in cues if id(c) not in lifted}
             if not lifted or not kept:
@@ -314,9 +393,6 @@ class MeasureComponent:
                     else c
                     for c in found
                 ]
-
-    def _negated(self, text: str, sent_start: int, pos: int) -> bool:
-        return bool(self.rules.negation.search(_clause_before(self.rules, text, sent_start, pos)))
 
 
 @Language.factory("monitor_measure_v1", default_config={"rules_path": None})
@@ -383,27 +459,26 @@ class DirectionComponent:
                 analysis.direction_span = span
                 return doc
         for s0, s1 in sentences[:2]:
-            for rx in self.rules.unchanged:
-                if rx.search(text, s0, s1):
-                    analysis.direction = None
-                    return doc
+            if self.rules.unchanged_bank.matches(text, s0, s1):
+                analysis.direction = None
+                return doc
         analysis.direction = "tighten"
         analysis.direction_span = (cue.start, cue.end)
         return doc
 
     def _loosen(self, text: str, s0: int, s1: int, measure: str) -> tuple[int, int] | None:
+        """The first loosening phrase (in pattern order) that acts on a restriction of ``measure``."""
         rules = self.rules
-        for rx in rules.loosen:
-            for match in rx.finditer(text, s0, s1):
-                inner = match.group(0).split()
-                if len(inner) > 2 and _RESTRICTIVE_GAP.search(" ".join(inner[1:-1])):
-                    continue
-                family = _family(inner[-1]) or _family(inner[0])
-                if family is not None and measure not in family:
-                    continue
-                if rules.negation.search(_clause_before(rules, text, s0, match.start())):
-                    continue  # "did not lift the ban", "will not allow exports"
-                return match.span()
+        for _, start, end in sorted(rules.loosen_bank.matches(text, s0, s1)):
+            inner = text[start:end].split()
+            if len(inner) > 2 and _RESTRICTIVE_GAP.search(" ".join(inner[1:-1])):
+                continue
+            family = _family(inner[-1]) or _family(inner[0])
+            if family is not None and measure not in family:
+                continue
+            if rules.negation.search(_clause_before(rules, text, s0, start)):
+                continue  # "did not lift the ban", "will not allow exports"
+            return start, end
         return None
 
 
@@ -417,10 +492,10 @@ def make_direction(nlp: Language, name: str, rules_path: str | None) -> Directio
 # Roles
 # --------------------------------------------------------------------------------------------
 
+# Matched on the lower-cased text.
 _PREP_TAIL = re.compile(
     r"\b(?P<prep>to|into|towards?|on|against|from|targeting|targets|targeted|at|of|by|with|for|between|and)\s+"
     r"(?:the\s+|its\s+|their\s+|a\s+|(?:imports?|exports?|shipments?|goods|products|sales)\s+(?P<inner>of|from|to)\s+(?:the\s+)?)?$",
-    re.IGNORECASE,
 )
 _POSSESSIVE = re.compile("^\\s*['\u2019]s?\\b")
 _DEST = frozenset({"to", "into", "toward", "towards"})
@@ -507,11 +582,15 @@ class RolesComponent:
         measure: str,
     ) -> str:
         if cue is not None and 0 <= cue[0] - mention.end <= 1:
-            # "US eases Venezuela sanctions": a country right before the cue, after another country.
-            earlier = any(m.label == "country" and s0 <= m.start < mention.start for m in analysis.mentions)
-            return "target" if measure in IMPORT_MEASURES and earlier else "subject"
-        before = text[max(s0, mention.start - 40) : mention.start]
-        tail = _PREP_TAIL.search(before)
+            # "US eases Venezuela sanctions": a country right before the cue, after another country;
+            # but in "The US and UK sanction ..." both countries act.
+            earlier = [m for m in analysis.mentions if m.label == "country" and s0 <= m.start < mention.start]
+            coordinated = (
+                bool(earlier) and _COORDINATION.match(text[earlier[-1].end : mention.start]) is not None
+            )
+            return "target" if measure in IMPORT_MEASURES and earlier and not coordinated else "subject"
+        lower = analysis.lower
+        tail = _PREP_TAIL.search(lower, max(s0, mention.start - 40), mention.start)
         after = text[mention.end : mention.end + 3]
         if tail:
             prep = (tail.group("inner") or tail.group("prep")).lower()

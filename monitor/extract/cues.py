@@ -3,12 +3,14 @@
 The patterns are regular expressions over the lower-cased analysed text (compiled without
 IGNORECASE, which makes Python's engine several times slower). They run in C, which is much
 cheaper than per-token Python, and they see phrasing that spaCy's tokenizer splits
-("export-control", "anti-dumping"). Each measure's patterns run only on the sentences that
-contain its ``gate`` keywords.
+("export-control", "anti-dumping"). Patterns that are searched together (all measure cues, the
+not-a-measure phrases, the loosening and unchanged phrases) form a
+:class:`~monitor.extract.anchors.PatternBank`: one scan finds the words they can start with.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.errors import ConfigError
+from monitor.extract.anchors import PatternBank, anchor_words
 from monitor.extract.gazetteer import EXTRACT_DATA_DIR, load_yaml
 from monitor.records import MEASURES
 
@@ -46,14 +49,16 @@ class WordPattern:
 
     A pattern that starts with a literal (or an alternation of literals) lets Python's engine skip
     ahead to candidate first characters; a leading ``\\b`` defeats that and costs about 3x.
+    ``anchors`` are the words one of which starts every match (see :mod:`monitor.extract.anchors`).
     """
 
-    __slots__ = ("boundary", "pattern", "rx")
+    __slots__ = ("anchors", "boundary", "pattern", "rx")
 
     def __init__(self, rx: re.Pattern[str]) -> None:
         self.pattern = rx.pattern
         self.boundary = rx.pattern.startswith("\\b")
         self.rx = re.compile(rx.pattern[2:]) if self.boundary else rx
+        self.anchors = anchor_words(self.rx.pattern) if self.boundary else None
 
     def finditer(self, text: str, pos: int = 0, endpos: int | None = None) -> Iterator[re.Match[str]]:
         """Matches in ``text[pos:endpos]`` that start at a word boundary."""
@@ -73,6 +78,68 @@ class WordPattern:
     def search(self, text: str, pos: int = 0, endpos: int | None = None) -> re.Match[str] | None:
         """The first match in ``text[pos:endpos]`` that starts at a word boundary."""
         return next(self.finditer(text, pos, endpos), None)
+
+
+def _top_level_alternatives(pattern: str) -> list[str]:
+    """``pattern`` split at its top-level ``|`` (outside groups, classes and escapes)."""
+    parts, depth, in_class, escaped, start = [], 0, False, False, 0
+    for i, char in enumerate(pattern):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            parts.append(pattern[start:i])
+            start = i + 1
+    parts.append(pattern[start:])
+    return parts
+
+
+class WordAlternatives:
+    """A regex searched as its top-level alternatives: those that start with ``\\b`` as
+    :class:`WordPattern` (so the engine can skip to their first letters), the others as they are.
+    Reports the same matches as the regex, up to overlaps between alternatives."""
+
+    __slots__ = ("parts", "pattern")
+
+    def __init__(self, rx: re.Pattern[str]) -> None:
+        self.pattern = rx.pattern
+        self.parts = tuple(
+            WordPattern(re.compile(part)) if part.startswith("\\b") else _Plain(re.compile(part))
+            for part in _top_level_alternatives(rx.pattern)
+        )
+
+    def spans(self, text: str, pos: int, endpos: int) -> list[tuple[int, int]]:
+        """``(start, end)`` of the matches in ``text[pos:endpos]``, in order."""
+        found = [m.span() for part in self.parts for m in part.finditer(text, pos, endpos)]
+        if len(self.parts) > 1:
+            found.sort()
+        return found
+
+    def search(self, text: str, pos: int, endpos: int) -> bool:
+        """True when one of the alternatives matches in ``text[pos:endpos]``."""
+        return any(part.search(text, pos, endpos) is not None for part in self.parts)
+
+
+class _Plain:
+    __slots__ = ("rx",)
+
+    def __init__(self, rx: re.Pattern[str]) -> None:
+        self.rx = rx
+
+    def finditer(self, text: str, pos: int, endpos: int) -> Iterator[re.Match[str]]:
+        return self.rx.finditer(text, pos, endpos)
+
+    def search(self, text: str, pos: int, endpos: int) -> re.Match[str] | None:
+        return self.rx.search(text, pos, endpos)
 
 
 def _compile(pattern: Any, where: str) -> re.Pattern[str]:
@@ -98,17 +165,25 @@ def _compile_union(patterns: Any, where: str) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{rx.pattern})" for rx in compiled))
 
 
-def _weighted(patterns: Any, where: str) -> tuple[tuple[WordPattern, float], ...]:
-    """Patterns given as strings, or as ``{pattern, weight}`` with a weight added to the measure's."""
+def _weighted(patterns: Any, where: str) -> tuple[tuple[WordPattern, float, re.Pattern[str] | None], ...]:
+    """Patterns given as strings, or as ``{pattern, weight, context}``: ``weight`` is added to the
+    measure's, and ``context`` (a regex) must occur in the cue's sentence for the cue to count."""
     if not isinstance(patterns, list):
         raise ConfigError(f"{where}: expected a list of regular expressions")
     out = []
     for i, item in enumerate(patterns):
         if isinstance(item, dict):
             rx = _compile(item.get("pattern"), f"{where}[{i}].pattern")
-            out.append((WordPattern(rx), float(item.get("weight", 0.0))))
+            context = item.get("context")
+            out.append(
+                (
+                    WordPattern(rx),
+                    float(item.get("weight", 0.0)),
+                    _compile(context, f"{where}[{i}].context") if context is not None else None,
+                )
+            )
         else:
-            out.append((WordPattern(_compile(item, f"{where}[{i}]")), 0.0))
+            out.append((WordPattern(_compile(item, f"{where}[{i}]")), 0.0, None))
     return tuple(out)
 
 
@@ -118,8 +193,7 @@ class MeasureCues:
 
     measure: str
     weight: float
-    gate: re.Pattern[str]
-    patterns: tuple[tuple[WordPattern, float], ...]
+    patterns: tuple[tuple[WordPattern, float, re.Pattern[str] | None], ...]  # pattern, bonus, context
 
 
 @dataclass(frozen=True)
@@ -132,18 +206,40 @@ class CueRules:
     negation: re.Pattern[str]
     negation_window: int
     hypothetical: re.Pattern[str]
+    hypothetical_after: re.Pattern[str]  # matched right after a cue
     background: re.Pattern[str]
+    negation_words: WordAlternatives  # the same three, searched faster
+    hypothetical_words: WordAlternatives
+    background_words: WordAlternatives
     loosen: tuple[WordPattern, ...]
     relief_nouns: re.Pattern[str]
     unchanged: tuple[WordPattern, ...]
+    cue_bank: PatternBank  # every measure pattern, in order
+    cue_of: tuple[tuple[MeasureCues, float, re.Pattern[str] | None], ...]  # measure, bonus, context of each
+    not_measure_bank: PatternBank
+    loosen_bank: PatternBank
+    unchanged_bank: PatternBank
     all_targets: re.Pattern[str]
     target_prep_tail: re.Pattern[str]
     actor_prep_tail: re.Pattern[str]
 
 
 def load_cue_rules(path: Path | None = None) -> CueRules:
-    """Load and compile ``measures.yaml``; a bad pattern raises ConfigError naming file and item."""
-    path = path or EXTRACT_DATA_DIR / "measures.yaml"
+    """Load and compile ``measures.yaml``; a bad pattern raises ConfigError naming file and item.
+
+    The components of one pipeline share the compiled rules (and so the anchor cache): a file is
+    compiled once per version (path and modification time).
+    """
+    path = (path or EXTRACT_DATA_DIR / "measures.yaml").resolve()
+    try:
+        version = path.stat().st_mtime_ns
+    except OSError:
+        version = -1  # load_yaml reports the missing file
+    return _load_cue_rules(path, version)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cue_rules(path: Path, version: int) -> CueRules:
     data = load_yaml(path)
     where = str(path)
     raw_measures = data.get("measures")
@@ -159,7 +255,6 @@ def load_cue_rules(path: Path | None = None) -> CueRules:
             MeasureCues(
                 measure=name,
                 weight=float(spec.get("weight", 0.0)),
-                gate=_compile(spec.get("gate"), f"{where}: measures.{name}.gate"),
                 patterns=_weighted(spec.get("patterns"), f"{where}: measures.{name}.patterns"),
             )
         )
@@ -174,22 +269,42 @@ def load_cue_rules(path: Path | None = None) -> CueRules:
     trigger = re.sub(r"\s*\|\s*", "|", str(data.get("trigger", "")).strip())
     target_preps = str(data.get("target_preps", "(?:to)"))
     actor_preps = str(data.get("actor_preps", "(?:by)"))
+    loosen = tuple(
+        WordPattern(rx) for rx in _compile_many(direction.get("loosen"), f"{where}: direction.loosen")
+    )
+    unchanged = tuple(
+        WordPattern(rx) for rx in _compile_many(direction.get("unchanged"), f"{where}: direction.unchanged")
+    )
+    not_measure = tuple(
+        WordPattern(rx) for rx in _compile_many(data.get("not_measure") or [], f"{where}: not_measure")
+    )
+    cue_of = tuple((m, bonus, context) for m in measures for _, bonus, context in m.patterns)
+    negation_rx = _compile(negation.get("pattern"), f"{where}: negation.pattern")
+    hypothetical_rx = _compile(hypothetical.get("pattern"), f"{where}: hypothetical.pattern")
+    background_rx = _compile(background.get("pattern"), f"{where}: background.pattern")
     return CueRules(
         trigger=_compile(trigger, f"{where}: trigger"),
         measures=tuple(measures),
         not_measure=_compile_union(data.get("not_measure") or [], f"{where}: not_measure"),
-        negation=_compile(negation.get("pattern"), f"{where}: negation.pattern"),
+        negation=negation_rx,
         negation_window=int(negation.get("window", 70)),
-        hypothetical=_compile(hypothetical.get("pattern"), f"{where}: hypothetical.pattern"),
-        background=_compile(background.get("pattern"), f"{where}: background.pattern"),
-        loosen=tuple(
-            WordPattern(rx) for rx in _compile_many(direction.get("loosen"), f"{where}: direction.loosen")
+        hypothetical=hypothetical_rx,
+        hypothetical_after=_compile(
+            (data.get("hypothetical_after") or {}).get("pattern", "(?!)"),
+            f"{where}: hypothetical_after.pattern",
         ),
+        background=background_rx,
+        negation_words=WordAlternatives(negation_rx),
+        hypothetical_words=WordAlternatives(hypothetical_rx),
+        background_words=WordAlternatives(background_rx),
+        loosen=loosen,
         relief_nouns=_compile(direction.get("relief_nouns"), f"{where}: direction.relief_nouns"),
-        unchanged=tuple(
-            WordPattern(rx)
-            for rx in _compile_many(direction.get("unchanged"), f"{where}: direction.unchanged")
-        ),
+        unchanged=unchanged,
+        cue_bank=PatternBank([p for m in measures for p, _, _ in m.patterns]),
+        cue_of=cue_of,
+        not_measure_bank=PatternBank(not_measure),
+        loosen_bank=PatternBank(loosen),
+        unchanged_bank=PatternBank(unchanged),
         all_targets=_compile(data.get("all_targets"), f"{where}: all_targets"),
         target_prep_tail=_compile(
             rf"\b{target_preps}\s+(?:the\s+|its\s+|their\s+|a\s+|imports?\s+(?:of|from)\s+|exports?\s+(?:of|to)\s+)?$",

@@ -8,6 +8,7 @@ the same text, or is dropped.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -41,6 +42,9 @@ _CUE = re.compile(
     r"implemented\s+(?:on|from)|implementation\s+(?:on|from)|effective\s+date\s+(?:of|is)|kicks?\s+in\s+on)"
     r"\s+(?:the\s+)?(?:(?:start|beginning)\s+of\s+|1st\s+of\s+)?"
 )
+# The same without its leading \b, which is checked in Python: the regex engine can then skip to
+# the cue words' first letters instead of trying the alternation at every character.
+_CUE_WORD = re.compile(_CUE.pattern[2:])
 _FULL_DATE = re.compile(r"\b(?:19|20)\d\d\b")
 
 
@@ -75,6 +79,22 @@ def _default_year(lower: str) -> int | None:
     return None
 
 
+def _cues(low: str) -> Iterator[re.Match[str]]:
+    """The matches of ``_CUE`` in ``low``, in order (as ``_CUE.finditer``)."""
+    search = _CUE_WORD.search
+    pos = 0
+    while True:
+        cue = search(low, pos)
+        if cue is None:
+            return
+        start = cue.start()
+        if start > 0 and (low[start - 1].isalnum() or low[start - 1] == "_"):
+            pos = start + 1
+            continue
+        yield cue
+        pos = cue.end()
+
+
 def find_effective_date(text: str, lower: str | None = None) -> FoundDate | None:
     """The first date introduced by an effective-date cue, as an ISO date, or None.
 
@@ -83,7 +103,7 @@ def find_effective_date(text: str, lower: str | None = None) -> FoundDate | None
     low = lower if lower is not None else text.lower()
     if len(low) != len(text):
         return None
-    for cue in _CUE.finditer(low):
+    for cue in _cues(low):
         match = _DATE.match(low, cue.end())
         if match is None:
             continue

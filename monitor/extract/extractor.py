@@ -8,7 +8,6 @@ non-English, invalid Unicode) gives an empty extraction, never an exception.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from itertools import islice
 from typing import Any
 
 import spacy
@@ -18,14 +17,16 @@ from spacy.tokens import Doc
 from monitor.errors import ConfigError
 from monitor.extract import components as _components  # noqa: F401  (registers the factories)
 from monitor.extract.analysis import USER_DATA_KEY, Analysis, analysis_of
-from monitor.extract.text import analysed_text, clean, is_junk, is_non_english, truncate
+from monitor.extract.cues import lower_same_length
+from monitor.extract.result import new_extraction as _new_extraction
+from monitor.extract.result import new_span as _new_span
+from monitor.extract.text import analysed_text, screen, truncate
 from monitor.records import Extraction, Span
 
 __all__ = ["PIPELINE", "Extractor", "analysed_text", "build_pipeline"]
 
 PIPELINE = (
     "monitor_gazetteer_v1",
-    "monitor_sentences_v1",
     "monitor_measure_v1",
     "monitor_direction_v1",
     "monitor_roles_v1",
@@ -61,6 +62,12 @@ def _empty(truncated: bool = False) -> Extraction:
     return Extraction(truncated=truncated)
 
 
+def _span_at(text: str, label: str, value: str, where: tuple[int, int] | None) -> Span | None:
+    if where is None:
+        return None
+    return _new_span(where[0], where[1], text[where[0] : where[1]], label, value)
+
+
 class Extractor:
     """Turn a notice or news item into tags (minerals, countries, measure, direction, roles, date)."""
 
@@ -75,20 +82,23 @@ class Extractor:
         return next(self.pipe([(title, text)]))
 
     def pipe(self, items: Iterable[tuple[str, str]], batch_size: int = 256) -> Iterator[Extraction]:
-        """Extract tags from ``(title, text)`` pairs, yielding results in the same order."""
-        iterator = iter(items)
-        while True:
-            batch = list(islice(iterator, max(1, batch_size)))
-            if not batch:
-                return
-            prepared = [self._prepare(title, text) for title, text in batch]
-            docs = [p for p in prepared if isinstance(p, Doc)]
-            processed = iter(self.nlp.pipe(docs, batch_size=max(1, batch_size))) if docs else iter(())
-            for item in prepared:
-                if isinstance(item, Doc):
-                    yield self._result(next(processed))
-                else:
-                    yield item
+        """Extract tags from ``(title, text)`` pairs, yielding results in the same order.
+
+        Each document goes through the whole pipeline before the next one is read: the
+        components keep no state between documents and gain nothing from batches, and one
+        document at a time keeps memory flat. ``batch_size`` is accepted for compatibility.
+        """
+        components = [component for _, component in self.nlp.pipeline]
+        prepare = self._prepare
+        result = self._result
+        for title, text in items:
+            prepared = prepare(title, text)
+            if isinstance(prepared, Doc):
+                for component in components:
+                    prepared = component(prepared)
+                yield result(prepared)
+            else:
+                yield prepared
 
     def _prepare(self, title: object, text: object) -> Doc | Extraction:
         title_str = _as_text(title)
@@ -99,68 +109,55 @@ class Extractor:
         title_str, title_cut = truncate(title_str, self.max_chars)
         if title_cut:
             text_str, truncated = "", True
-        full = clean(analysed_text(title_str, text_str))
-        if not full.strip() or is_junk(full) or is_non_english(full):
+        full = screen(analysed_text(title_str, text_str))
+        if full is None:
             return _empty(truncated)
+        lower = lower_same_length(full)
         doc = self.nlp.make_doc(full)
-        doc.user_data[USER_DATA_KEY] = Analysis(text=full, title_end=len(title_str) if title_str else 0)
-        doc.user_data["monitor.truncated"] = truncated
+        doc.user_data[USER_DATA_KEY] = Analysis(full, len(title_str) if title_str else 0, truncated, lower)
         return doc
 
     @staticmethod
     def _result(doc: Doc) -> Extraction:
         analysis = analysis_of(doc)
         text = analysis.text if analysis.text is not None else doc.text
-        spans: list[Span] = []
+        spans: list[Span | None] = []
         minerals: list[str] = []
         countries: list[str] = []
         for mention in analysis.mentions:
-            spans.append(
-                Span(
-                    start=mention.start,
-                    end=mention.end,
-                    text=mention.text,
-                    label=mention.label,
-                    value=mention.value,
-                )
-            )
+            value = mention.value
+            spans.append(_new_span(mention.start, mention.end, mention.text, mention.label, value))
             bucket = minerals if mention.label == "mineral" else countries
-            if mention.value not in bucket:
-                bucket.append(mention.value)
-
-        def add(label: str, value: str, where: tuple[int, int] | None) -> None:
-            if where is not None:
-                spans.append(
-                    Span(
-                        start=where[0], end=where[1], text=text[where[0] : where[1]], label=label, value=value
-                    )
-                )
-
-        imposing = analysis.imposing.value if analysis.imposing else None
+            if value not in bucket:
+                bucket.append(value)
+        measure = analysis.measure
+        imposing = analysis.imposing
         target = analysis.target
-        if analysis.cue is not None and analysis.measure != "none":
-            add("measure", analysis.measure, (analysis.cue.start, analysis.cue.end))
+        if analysis.cue is not None and measure != "none":
+            spans.append(_span_at(text, "measure", measure, (analysis.cue.start, analysis.cue.end)))
         if analysis.direction:
-            add("direction", analysis.direction, analysis.direction_span)
-        if analysis.imposing is not None:
-            add("imposing_country", analysis.imposing.value, (analysis.imposing.start, analysis.imposing.end))
+            spans.append(_span_at(text, "direction", analysis.direction, analysis.direction_span))
+        if imposing is not None:
+            spans.append(_span_at(text, "imposing_country", imposing.value, (imposing.start, imposing.end)))
         if target:
-            add("target_country", target, analysis.target_span)
+            spans.append(_span_at(text, "target_country", target, analysis.target_span))
         if analysis.effective_date:
-            add("date", analysis.effective_date, analysis.date_span)
-        for code in (imposing, target):
+            spans.append(_span_at(text, "date", analysis.effective_date, analysis.date_span))
+        kept = [span for span in spans if span is not None]
+        imposing_value = imposing.value if imposing is not None else None
+        for code in (imposing_value, target):
             if code and code != "ALL" and code not in countries:
                 countries.append(code)
-        return Extraction(
-            minerals=minerals,
-            countries=countries,
-            imposing_country=imposing,
-            target_country=target,
-            measure=analysis.measure,
-            direction=analysis.direction,
-            effective_date=analysis.effective_date,
-            spans=spans,
-            truncated=bool(doc.user_data.get("monitor.truncated", False)),
+        return _new_extraction(
+            minerals,
+            countries,
+            imposing_value,
+            target,
+            measure,
+            analysis.direction,
+            analysis.effective_date,
+            kept,
+            analysis.truncated,
         )
 
 

@@ -7,8 +7,9 @@ character, so spans still index :func:`monitor.extract.analysed_text`.
 from __future__ import annotations
 
 import re
+from itertools import repeat
 
-__all__ = ["analysed_text", "clean", "is_junk", "is_non_english", "sentence_bounds", "truncate"]
+__all__ = ["analysed_text", "clean", "is_junk", "is_non_english", "screen", "sentence_bounds", "truncate"]
 
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -118,6 +119,15 @@ _ABBREVIATIONS = frozenset(
         "fig",
     ]
 )
+_CONTROL_CODES = frozenset([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+_NOT_CONTROL_BYTES = bytes(b for b in range(256) if b not in _CONTROL_CODES)
+_PUNCT_BYTES = _PUNCT.encode("ascii", errors="ignore")
+# English words count 1, foreign ones _FOREIGN_WEIGHT: one sum gives both counts.
+_FOREIGN_WEIGHT = 1 << 20
+_LANGUAGE_WEIGHT = {
+    **{w.encode("utf-8"): _FOREIGN_WEIGHT for w in _FOREIGN},
+    **{w.encode("ascii"): 1 for w in _ENGLISH},
+}
 _SENTENCE_END = re.compile("[.!?][\"'\u201d\u2019)\\]]*\\s+(?=[\"'\u201c\u2018(\\[]?[A-Z0-9])|\\n\\s*")
 
 
@@ -131,7 +141,7 @@ def analysed_text(title: str, text: str) -> str:
 
 def clean(value: str) -> str:
     """Replace lone surrogates by U+FFFD and control characters by spaces (same length)."""
-    if _SURROGATES.search(value):
+    if not value.isascii() and _SURROGATES.search(value):
         value = _SURROGATES.sub("\ufffd", value)
     if _CONTROL.search(value):
         value = _CONTROL.sub(" ", value)
@@ -152,19 +162,54 @@ def is_junk(value: str, sample: int = 4000) -> bool:
     return bad > 0.1 * len(head) or letters < 0.3 * len(compact)
 
 
-def is_non_english(value: str, sample: int = 4000) -> bool:
-    """True when the text is not English: mostly non-Latin letters, or no English function words."""
+def is_non_english(value: str, sample: int = 4000, lower: str | None = None) -> bool:
+    """True when the text is not English: mostly non-Latin letters, or no English function words.
+
+    ``lower`` is ``value`` lower-cased, when the caller has it already.
+    """
     head = value[:sample]
     if not head.isascii():
         letters = len(_LETTER.findall(head))
         if letters == 0 or len(_ASCII_LETTER.findall(head)) < 0.6 * letters:
             return True
-    words = [w.strip(_PUNCT) for w in head.lower().split()]
-    if len(words) < 12:
+    raw = (head.lower() if lower is None else lower[:sample]).split()
+    if len(raw) < 12:
         return False
-    english = sum(1 for w in words if w in _ENGLISH)
-    foreign = sum(1 for w in words if w in _FOREIGN)
+    words = list(map(str.strip, raw, repeat(_PUNCT, len(raw))))  # counted in C: no Python loop
+    english = sum(map(_ENGLISH.__contains__, words))
+    foreign = sum(map(_FOREIGN.__contains__, words))
     return english < 0.05 * len(words) or foreign > english
+
+
+def screen(value: str, sample: int = 4000) -> str | None:
+    """The text to analyse, or None when it is empty, junk or not English.
+
+    Lone surrogates and control characters are replaced (same length). The same checks as
+    :func:`clean`, :func:`is_junk` and :func:`is_non_english`, with a fast path for plain ASCII
+    text (most of the stream) that works on bytes: one encode, a few C-level translates.
+    """
+    if not value.isascii():
+        value = clean(value)
+        if not value.strip() or is_junk(value, sample) or is_non_english(value, sample):
+            return None
+        return value
+    raw = value.encode("ascii")
+    if raw.translate(None, _NOT_CONTROL_BYTES):  # keeps only the control characters
+        value = _CONTROL.sub(" ", value)
+        raw = value.encode("ascii")
+    head = raw[:sample]
+    if not head.strip():
+        return None
+    compact = len(head) - head.count(b" ")
+    if len(head.translate(None, _ASCII_NON_LETTERS)) < 0.3 * compact:
+        return None
+    words = head.lower().translate(None, _PUNCT_BYTES).split()
+    if len(words) >= 12:
+        both = sum(map(_LANGUAGE_WEIGHT.get, words, repeat(0, len(words))))  # one pass, in C
+        english, foreign = both % _FOREIGN_WEIGHT, both // _FOREIGN_WEIGHT
+        if english < 0.05 * len(words) or foreign > english:
+            return None
+    return value
 
 
 def truncate(text: str, limit: int) -> tuple[str, bool]:
