@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import re._constants as _sre  # parsed-regex opcodes (Python >= 3.11)
 import re._parser as _sre_parse
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -222,9 +223,18 @@ class PatternBank:
         found: list[tuple[int, int, int]] = []
         last: dict[int, int] = {}
         dispatch = self._dispatch
+        starts: list[int] | None = None  # sentence starts, read at the first hit
+        ends: list[int] = []
         for hit in self._scan.finditer(text, pos, endpos):
             start = hit.start()
-            end = endpos if split is None else split.sentences[split.sentence_of(start)][1]
+            if split is None:
+                end = endpos
+            else:
+                if starts is None:
+                    sentences = split.sentences
+                    starts = [s0 for s0, _ in sentences]
+                    ends = [s1 for _, s1 in sentences]
+                end = ends[max(0, bisect_right(starts, start) - 1)]  # as split.sentence_of(start)
             match_at, members = dispatch[hit.group()]
             match = match_at(text, start, end)
             if match is None or (match.lastindex is None and len(members) > 1):

@@ -22,6 +22,7 @@ from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
+from spacy.attrs import LOWER
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
@@ -112,6 +113,12 @@ class GazetteerComponent:
                 frozenset(tuple(t.text for t in p) for p in patterns) if exact else None,
             )
             self.matcher.add(key, patterns)
+        # The sense-block words as lexeme hashes (what a token's LOWER attribute holds): the window
+        # around a country is checked on one array of the document instead of per-token Python.
+        self.sense_block_ids: dict[str, frozenset[int]] = {
+            value: frozenset(nlp.vocab.strings.add(word) for word in words)
+            for value, words in gazetteer.sense_block.items()
+        }
 
     def __call__(self, doc: Doc) -> Doc:
         """Attach the mineral and country mentions of ``doc`` to its analysis."""
@@ -155,6 +162,7 @@ class GazetteerComponent:
             if item[4].label != BLOCK:
                 selected.append(item)
         mentions: list[Mention] = []
+        lowers: list[int] = []  # LOWER of every token, read on first need
         mineral_tokens = [item[0] for item in selected if item[4].label == MINERAL]
         gaz = self.gazetteer
         for start, end, s, e, key in selected:
@@ -167,7 +175,7 @@ class GazetteerComponent:
                 label = "mineral"
             else:
                 checked = key.kind == "capital" or key.value in gaz.sense_block
-                if checked and not self._country_ok(doc, key.value, key.kind, start, end):
+                if checked and not self._country_ok(doc, key.value, key.kind, start, end, lowers):
                     continue
                 label = "country"
             mentions.append(Mention(s, e, text[s:e], label, key.value, key.kind, start, end))
@@ -194,7 +202,9 @@ class GazetteerComponent:
             return True
         return any(0 < abs(t - start) <= rule.near for t in mineral_tokens if t != start)
 
-    def _country_ok(self, doc: Doc, value: str, kind: str, start: int, end: int) -> bool:
+    def _country_ok(self, doc: Doc, value: str, kind: str, start: int, end: int, lowers: list[int]) -> bool:
+        """False for a capital in a company name ("Beijing-based") or a country in a sentence about
+        something else (``sense_block``). ``lowers`` caches the token LOWER ids of ``doc``."""
         if (
             kind == "capital"
             and end + 1 < len(doc)
@@ -202,10 +212,11 @@ class GazetteerComponent:
             and doc[end + 1].lower_ in _BASED
         ):
             return False
-        blocked = self.gazetteer.sense_block.get(value)
+        blocked = self.sense_block_ids.get(value)
         if blocked:
-            window = doc[max(0, start - 15) : min(len(doc), end + 15)]
-            if any(t.lower_ in blocked for t in window):
+            if not lowers:
+                lowers.extend(doc.to_array(LOWER).tolist())
+            if not blocked.isdisjoint(lowers[max(0, start - 15) : end + 15]):
                 return False
         return True
 

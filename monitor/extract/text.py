@@ -229,15 +229,16 @@ def sentence_bounds(text: str) -> list[tuple[int, int]]:
     bounds: list[tuple[int, int]] = []
     start = 0
     for match in _SENTENCE_END.finditer(text):
-        end = match.start() + 1
-        if text[match.start()] == ".":
-            word_start = text.rfind(" ", start, match.start()) + 1
-            word = text[word_start : match.start()].lower().lstrip("(\"'")
+        at = match.start()
+        char = text[at]
+        end = at + 1
+        if char == ".":
+            word = text[text.rfind(" ", start, at) + 1 : at].lower().lstrip("(\"'")
             if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
                 continue
-        if text[match.start()] == "\n":
-            end = match.start()
-        if end > start and text[start:end].strip():
+        elif char == "\n":
+            end = at
+        if end > start and not text[start:end].isspace():
             bounds.append((start, end))
         start = match.end()
     if start < len(text) and text[start:].strip():
