@@ -40,8 +40,9 @@ def validation_error(err: ValidationError) -> web.HTTPException:
     loc = [
         p for i, p in enumerate(loc) if not (i > 0 and p in tags and loc[i - 1] in ("channel", "delivery"))
     ]
-    field = ".".join(loc) or None
-    return api_error(400, "invalid", f"{field or 'body'}: {first['msg']}", field=field)
+    # No location: pydantic could not read the body itself (a key holding a lone surrogate).
+    field = ".".join(loc) or "(body)"
+    return api_error(400, "invalid", f"{field}: {first['msg']}", field=field)
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
@@ -51,7 +52,10 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise api_error(400, "invalid_json", f"the body is not valid JSON: {err}") from err
+        raise api_error(400, "invalid_json", f"the body is not valid JSON: {err}", field="(body)") from err
+    except (ValueError, RecursionError) as err:  # an integer over 4300 digits, nesting too deep
+        reason = "nested too deeply" if isinstance(err, RecursionError) else f"a number is too large ({err})"
+        raise api_error(400, "invalid_json", f"the body is not valid JSON: {reason}", field="(body)") from err
     if not isinstance(body, dict):
-        raise api_error(400, "invalid", "the body must be a JSON object")
+        raise api_error(400, "invalid", "the body must be a JSON object", field="(body)")
     return body

@@ -26,6 +26,10 @@ def _check_http_url(value: str) -> str:
         raise ValueError("must be an absolute http(s) URL")
     if parts.username or parts.password:
         raise ValueError("must not carry credentials")
+    try:
+        parts.port  # noqa: B018  (raises on a port that is not a number in 0..65535)
+    except ValueError as err:
+        raise ValueError(f"invalid port: {err}") from err
     return value
 
 
@@ -148,7 +152,7 @@ class DigestDelivery(_Strict):
     def _zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as err:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as err:  # "America" is a directory
             raise ValueError(f"unknown IANA time zone {value!r}") from err
         return value
 

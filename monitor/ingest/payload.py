@@ -42,6 +42,20 @@ class DocumentPayload(BaseModel):
     language: str | None = Field(None, max_length=16)
     tags: dict[str, str] = Field(default_factory=dict, max_length=32)
 
+    @field_validator("id", "url", "source", "language")
+    @classmethod
+    def _no_control_characters(cls, value: str | None) -> str | None:
+        # Identifiers end up in URLs, SQL text columns (PostgreSQL refuses NUL) and metric labels.
+        if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    @field_validator("title", "text")
+    @classmethod
+    def _without_nul(cls, value: str) -> str:
+        # NUL carries no meaning in prose and no SQL text column stores it: drop it, keep the rest.
+        return value.replace("\x00", "")
+
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -61,7 +75,10 @@ def plausible_published(value: datetime | None, now: datetime) -> datetime | Non
     """Return ``value`` as aware UTC, or None when it is missing or absurd (before 1990, or in the future)."""
     if value is None:
         return None
-    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 or 9999-12-31T23:59-01:00 has no UTC form
+        return None
     if aware < EARLIEST_PLAUSIBLE or aware > now + FUTURE_TOLERANCE:
         return None
     return aware
@@ -104,6 +121,13 @@ def parse_payload(data: Any, default_source: str, now: datetime | None = None) -
     return to_document(payload, default_source, now)
 
 
+def json_limit_reason(err: ValueError | RecursionError) -> str:
+    """Why ``json.loads`` refused a document that is syntactically JSON: one of Python's limits."""
+    if isinstance(err, RecursionError):
+        return "nested too deeply"
+    return f"a number is too large ({err})"
+
+
 @dataclass(frozen=True)
 class LineError:
     """A line of a JSON Lines file that could not be turned into a document."""
@@ -139,6 +163,9 @@ def read_jsonl(path: Path, default_source: str = "replay") -> Iterator[Document 
                 continue
             except json.JSONDecodeError as err:
                 yield LineError(str(path), number, f"invalid JSON: {err.msg} (column {err.colno})")
+                continue
+            except (ValueError, RecursionError) as err:  # an integer over 4300 digits, nesting too deep
+                yield LineError(str(path), number, f"invalid JSON: {json_limit_reason(err)}")
                 continue
             try:
                 document = parse_payload(data, default_source)

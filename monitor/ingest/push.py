@@ -24,7 +24,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from monitor.api.auth import API_KEYS_KEY, require_scope
-from monitor.ingest.payload import validate_batch
+from monitor.ingest.payload import json_limit_reason, validate_batch
 from monitor.observability.metrics import Metrics
 from monitor.records import Document
 
@@ -106,7 +106,8 @@ def install_ingest_routes(
         raw = await _read_bounded(request, max_bytes)
         if raw is None:
             reject("too_large")
-            return _error(413, f"request body over {max_bytes} bytes")
+            detail = {"index": None, "field": "(body)", "reason": f"over the limit of {max_bytes} bytes"}
+            return _error(413, f"request body over {max_bytes} bytes", [detail])
         try:
             data = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError as err:
@@ -118,6 +119,10 @@ def install_ingest_routes(
             reject("invalid_json")
             reason = f"{err.msg} at line {err.lineno} column {err.colno}"
             return _error(400, "invalid JSON", [{"index": None, "field": "(body)", "reason": reason}])
+        except (ValueError, RecursionError) as err:  # an integer over 4300 digits, nesting too deep
+            reject("invalid_json")
+            detail = {"index": None, "field": "(body)", "reason": json_limit_reason(err)}
+            return _error(400, "invalid JSON", [detail])
         if isinstance(data, dict) and "documents" in data:
             data = data["documents"]
             if not isinstance(data, list):

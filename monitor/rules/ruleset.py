@@ -70,19 +70,75 @@ def _describe(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_rules(text: str, origin: str) -> list[Rule]:
-    """Validate the rules of one YAML document; ``origin`` names it in errors."""
+#: Values a rule file may hold once its YAML aliases are expanded (a "billion laughs" file is refused).
+MAX_EXPANDED_NODES = 100_000
+
+
+def _expanded_size(value: Any, limit: int) -> int:
+    """How many values ``value`` holds with every shared (aliased) part counted each time it is used.
+
+    Stops counting past ``limit``; raises ValueError when a value contains itself (a recursive alias).
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(item: Any) -> int:
+        if not isinstance(item, dict | list):
+            return 1
+        key = id(item)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise ValueError("a value contains itself (recursive alias)")
+        active.add(key)
+        children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > limit:
+                break
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    return size(value)
+
+
+def _load_yaml(text: str, origin: str) -> Any:
+    """``yaml.safe_load`` with every failure as a :class:`ConfigError` naming ``origin``.
+
+    PyYAML lets some errors of its constructors through as plain Python errors (an impossible date
+    such as ``2024-13-45``, an integer over 4300 digits, ``!!timestamp foo``), and its composer
+    recurses once per nesting level; all of them mean the file is not valid YAML for us.
+    """
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ConfigError(f"{origin}: invalid YAML: {err}") from err
+    except RecursionError as err:
+        raise ConfigError(f"{origin}: invalid YAML: nested too deeply") from err
+    except (ValueError, TypeError, AttributeError, OverflowError) as err:
+        raise ConfigError(f"{origin}: invalid YAML: {type(err).__name__}: {err}") from err
+    try:
+        expanded = _expanded_size(raw, MAX_EXPANDED_NODES)
+    except (ValueError, RecursionError) as err:
+        raise ConfigError(f"{origin}: invalid rule file: {err}") from err
+    if expanded > MAX_EXPANDED_NODES:
+        limit = f"more than {MAX_EXPANDED_NODES} values once YAML aliases are expanded"
+        raise ConfigError(f"{origin}: invalid rule file: {limit}")
+    return raw
+
+
+def parse_rules(text: str, origin: str) -> list[Rule]:
+    """Validate the rules of one YAML document; ``origin`` names it in errors."""
+    raw = _load_yaml(text, origin)
     if raw is None:
         return []
     if isinstance(raw, list):
         raw = {"rules": raw}
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: a rule file is a mapping with a 'rules' list, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - {"rules"})
+    unknown = sorted(set(raw) - {"rules"}, key=repr)  # keys may be of any YAML type
     if unknown:
         raise ConfigError(f"{origin}: unknown top-level field(s) {unknown}; a rule file has a 'rules' list")
     items = raw.get("rules") or []
@@ -128,6 +184,8 @@ class RuleSet:
                 text = path.read_text(encoding="utf-8")
             except OSError as err:
                 raise ConfigError(f"{path}: cannot read rule file: {err.strerror or err}") from err
+            except UnicodeDecodeError as err:
+                raise ConfigError(f"{path}: not UTF-8 (invalid byte at offset {err.start})") from err
             rules.extend(parse_rules(text, str(path)))
         return cls.from_rules(rules, exposure=load_exposure(data_dir), digest=ruleset_digest(paths))
 

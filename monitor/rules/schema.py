@@ -51,12 +51,16 @@ def parse_duration(value: Any) -> Any:
     """
     if isinstance(value, bool):
         return value
-    if isinstance(value, int | float):
-        return timedelta(seconds=value)
+    try:
+        if isinstance(value, int | float):
+            return timedelta(seconds=value)
+        if isinstance(value, str):
+            match = _DURATION.match(value)
+            if match:
+                return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    except OverflowError as err:  # 1e300, .inf, 10**20: no timedelta holds it
+        raise ValueError(f"invalid duration {value!r}: too large (at most 999999999 days)") from err
     if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
         raise ValueError(f"invalid duration {value!r}: use a number and a unit, e.g. 30d, 12h, 90m, 45s, 2w")
     return value
 
@@ -151,11 +155,11 @@ class TextMatch(_Model):
     def _one_of(self) -> TextMatch:
         if not self.regex and not self.keywords:
             raise ValueError("give a regex or keywords")
-        if self.regex:
-            try:
-                re.compile(self.regex)
-            except re.error as err:
-                raise ValueError(f"invalid regex {self.regex!r}: {err}") from err
+        try:
+            # The combined pattern, as evaluation compiles it: "(?i)x" is valid alone, not in "(?:...)".
+            self.pattern()
+        except (re.error, OverflowError, RecursionError) as err:  # a{99999999999}: OverflowError
+            raise ValueError(f"invalid regex {self.regex!r}: {err}") from err
         return self
 
     def pattern(self) -> re.Pattern[str]:
