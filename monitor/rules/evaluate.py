@@ -3,7 +3,10 @@
 For each enabled rule whose conditions the event meets and whose routing key for the event is the
 key being evaluated:
 
-1. a re-delivered document (already evidence of an alert of the rule) changes nothing;
+1. a re-delivered document (already evidence of an alert of the rule) changes no state, and the alert
+   it belongs to is emitted again unchanged (same id and revision): under at-least-once delivery the
+   first emission may have been lost with a crashed worker whose state change survived, and the
+   notify stage is idempotent per alert id and revision;
 2. the rule type's own state is updated (threshold window, first-seen combinations, escalation ladder)
    and says whether the rule triggers;
 3. if an alert of the rule with the same grouping labels (and, when grouping by ``minerals``, an
@@ -38,7 +41,7 @@ from monitor.rules.fingerprint import alert_id, fingerprint
 from monitor.rules.ruleset import RuleSet
 from monitor.rules.schema import Rule
 from monitor.rules.severity import effective_direction, severity_for
-from monitor.rules.state import AlertEntry, LadderEntry, RuleState, WindowEntry
+from monitor.rules.state import AlertEntry, LadderEntry, RuleState, WindowEntry, retired_key
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,9 @@ def _evaluate_rule(
 ) -> list[Alert]:
     for entry in state.alerts:
         if entry.rule == rule.id and event.document_id in entry.alert.get("document_ids", ()):
-            return []  # re-delivered: already evidence
+            return [Alert.from_data(json.loads(json.dumps(entry.alert)))]  # re-delivered: emit again as is
+    if retired_key(rule.id, event.document_id) in state.retired:
+        return []  # re-delivered long after its alert expired: that alert is closed
     minerals = event_minerals(event, ruleset.exposure)
     labels = group_labels(rule, event)
     trigger = _TRIGGERS[rule.type](rule, state, event, at, labels, minerals)

@@ -134,6 +134,11 @@ class LadderEntry:
         return cls(measure=str(data["measure"]), rank=int(data["rank"]), at=_dt(data["at"]))
 
 
+def retired_key(rule: str, document_id: str) -> str:
+    """The key of :attr:`RuleState.retired` for a rule and a document."""
+    return f"{rule}|{document_id}"
+
+
 @dataclass
 class RuleState:
     """All rule state for ONE routing key.
@@ -142,7 +147,9 @@ class RuleState:
     - ``sequences``: fingerprint -> [last sequence, when last used], to number re-firings;
     - ``windows``: threshold rules, rule id -> group key -> counted events;
     - ``seen``: first-seen rules, rule id -> combination -> when last seen (event time);
-    - ``ladder``: escalation rules, rule id -> ``country|mineral`` -> strictest active tightening.
+    - ``ladder``: escalation rules, rule id -> ``country|mineral`` -> strictest active tightening;
+    - ``retired``: ``rule|document id`` -> when its alert was dropped, so that a very late re-delivery
+      of a document whose alert expired does not open a second alert (kept as long as ``sequences``).
     """
 
     alerts: list[AlertEntry] = field(default_factory=list)
@@ -150,6 +157,7 @@ class RuleState:
     windows: dict[str, dict[str, list[WindowEntry]]] = field(default_factory=dict)
     seen: dict[str, dict[str, datetime]] = field(default_factory=dict)
     ladder: dict[str, dict[str, LadderEntry]] = field(default_factory=dict)
+    retired: dict[str, datetime] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able form a Faust table holds."""
@@ -157,6 +165,7 @@ class RuleState:
             "version": STATE_VERSION,
             "alerts": [entry.to_dict() for entry in self.alerts],
             "sequences": {fp: [seq, _iso(at)] for fp, (seq, at) in sorted(self.sequences.items())},
+            "retired": {key: _iso(at) for key, at in sorted(self.retired.items())},
             "windows": {
                 rule: {group: [w.to_list() for w in entries] for group, entries in sorted(groups.items())}
                 for rule, groups in sorted(self.windows.items())
@@ -188,6 +197,7 @@ class RuleState:
                 sequences={
                     str(fp): (int(item[0]), _dt(item[1])) for fp, item in data.get("sequences", {}).items()
                 },
+                retired={str(key): _dt(at) for key, at in data.get("retired", {}).items()},
                 windows={
                     str(rule): {
                         str(g): [WindowEntry.from_list(w) for w in entries] for g, entries in groups.items()
@@ -229,7 +239,10 @@ class RuleState:
                 kept.append(entry)
             else:
                 self.sequences[entry.fingerprint] = (entry.sequence, entry.touched)
+                for document_id in entry.alert.get("document_ids", ()):
+                    self.retired[retired_key(entry.rule, document_id)] = entry.touched
         self.alerts = kept
+        self.retired = {k: at for k, at in self.retired.items() if now - at <= SEQUENCE_RETENTION}
         live = {entry.fingerprint for entry in self.alerts}
         self.sequences = {
             fp: (seq, at)

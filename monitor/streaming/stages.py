@@ -97,9 +97,9 @@ class Stages:
         self, event: TaggedEvent, key: str, state: dict[str, Any] | None
     ) -> tuple[dict[str, Any], list[Alert]]:
         """Run the rules for one routing key; return the new state (as stored) and the alerts to emit."""
-        event_time = event.published or event.fetched
-        new_state, alerts = evaluate(self.rules.current, RuleState.from_dict(state), event, key, event_time)
+        # ``now`` is processing time (it expires state); the rules take the event's own time from it.
         now = self.clock()
+        new_state, alerts = evaluate(self.rules.current, RuleState.from_dict(state), event, key, now)
         for alert in alerts:
             if alert.revision == 1:
                 for mineral in alert.minerals or ["none"]:

@@ -135,13 +135,18 @@ def test_reports_of_one_measure_merge_and_re_emit(default_pack):
     assert alert.first_evidence_at == T0 - timedelta(hours=1)  # earliest evidence, even when it came last
 
 
-def test_redelivered_document_changes_nothing(default_pack):
+def test_a_redelivered_document_changes_no_state_and_re_emits_its_alert_unchanged(default_pack):
+    # Regression: a worker stopped between its state change and the alert's emission lost the alert,
+    # since the re-delivered document then "changed nothing". It now re-emits the same revision.
     event = make_event("a")
     [key] = default_pack.routing_keys(event)
     state, first = evaluate(default_pack, RuleState(), event, key, T0)
     again, second = evaluate(default_pack, state, event, key, T0 + timedelta(hours=1))
-    assert len(first) == 1 and second == []
+    assert len(first) == 1
+    assert [(a.id, a.revision, a.document_ids) for a in second] == [(first[0].id, 1, ["a"])]
+    assert second[0] == first[0]
     assert again.alerts[0].alert["document_ids"] == ["a"]
+    assert again.to_dict() == state.to_dict() or again.alerts[0].alert == state.alerts[0].alert
 
 
 def test_loosening_and_tightening_do_not_merge(default_pack):
