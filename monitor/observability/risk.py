@@ -195,14 +195,16 @@ class RiskTracker:
         """Alert-sink form of :meth:`observe`, for ``RunOptions.sinks``."""
         self.observe(alert)
 
-    def observe(self, alert: Alert) -> None:
-        """Record one alert revision (an older revision than the one kept is ignored) and update gauges."""
+    def observe(self, alert: Alert, *, publish: bool = True) -> None:
+        """Record one alert revision (an older revision than the one kept is ignored) and update the
+        gauges, now or (``publish=False``) at the next :meth:`publish`."""
         current = self._alerts.get(alert.id)
         if current is not None and alert.revision < current.revision:
             return
         self._alerts[alert.id] = alert
         self._bound()
-        self.publish()
+        if publish:
+            self.publish()
 
     def forget(self, alert_id: str) -> None:
         """Drop an alert (e.g. deleted from the store) and update the gauges."""

@@ -74,6 +74,7 @@ class EmbeddedBroker:
         self.port = port or free_port(host)
         self.startup_timeout_s = startup_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
+        self._drainer: Thread | None = None
         self._output: deque[str] = deque(maxlen=50)
 
     @property
@@ -107,7 +108,8 @@ class EmbeddedBroker:
             )
         except OSError as err:
             raise BrokerError(f"cannot start the embedded broker {binary}: {err}") from err
-        Thread(target=self._drain, name="tansu-output", daemon=True).start()
+        self._drainer = Thread(target=self._drain, name="tansu-output", daemon=True)
+        self._drainer.start()
         try:
             self._wait_ready()
         except BaseException:
@@ -146,15 +148,22 @@ class EmbeddedBroker:
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the broker (SIGTERM, then SIGKILL after ``timeout_s``). Safe to call twice."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        process.terminate()
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=timeout_s)
-        log.info("embedded broker stopped")
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=timeout_s)
+            log.info("embedded broker stopped")
+        # The output pipe ends with the process: let the drain thread finish, then close our end.
+        if self._drainer is not None:
+            self._drainer.join(timeout=timeout_s)
+            self._drainer = None
+        if process.stdout is not None:
+            process.stdout.close()
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from monitor.observability.metrics import Metrics
 from monitor.records import TaggedEvent
+from monitor.store.sql import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,13 @@ class EventRecorder:
             chunk = [self._buffer[i] for i in range(min(self._batch, len(self._buffer)))]
             try:
                 await self._write(chunk)
-            except Exception as err:  # the store is down or refuses: keep the events, try later
+            except Exception as err:  # one place for this stage: count, keep or drop, never raise
                 self._metrics.stage_errors.labels(stage="record", reason=type(err).__name__).inc()
-                log.warning("recording %d tagged events failed, will retry: %s", len(chunk), err)
-                return
+                if is_transient(err):  # the store is down or busy: keep the events, try later
+                    log.warning("recording %d tagged events failed, will retry: %s", len(chunk), err)
+                    return
+                # The batch itself is refused: drop it rather than block every later event.
+                log.error("recording %d tagged events refused, dropped: %s", len(chunk), err)
             for _ in chunk:
                 self._buffer.popleft()
 

@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 
 #: How often the supply-risk gauge is rebuilt from the store's open alerts.
 RISK_REFRESH_S = 60.0
+#: While alerts arrive, the supply-risk gauge is rescored at most this often.
+RISK_DEBOUNCE_S = 1.0
 
 #: Exit codes, for a supervisor to act on.
 EXIT_OK = 0
@@ -127,6 +129,7 @@ async def run_service(settings: Settings, options: RunOptions, metrics: Metrics 
             embedded=settings.kafka.embedded,
             group_id=options.group_id,
         )
+        stack.callback(topology.cleanup)
         delivery_http = create_http_session(settings.delivery.allow_private_networks)
         stack.push_async_callback(delivery_http.close)
         dispatcher = Dispatcher(
@@ -135,7 +138,10 @@ async def run_service(settings: Settings, options: RunOptions, metrics: Metrics 
         # The risk gauge starts from the open alerts in the store, so a restart keeps the scores.
         risk = RiskTracker(metrics, count_open_alerts=False)  # the dispatcher owns the open-alerts gauge
         await _reset_risk(store, risk)
-        topology.sinks.extend([_store_sink(dispatcher), risk, *options.sinks])
+        # Rescoring reads every open alert: at most once a second, not once per alert.
+        risk_sink = _DebouncedRisk(risk, RISK_DEBOUNCE_S)
+        stack.push_async_callback(risk_sink.close)
+        topology.sinks.extend([_store_sink(dispatcher), risk_sink, *options.sinks])
         recorder = EventRecorder(lambda events: store.record_events(events, now=utc_now()), metrics)
         topology.event_listeners.append(recorder.add)
 
@@ -275,6 +281,29 @@ def _store_sink(dispatcher: Dispatcher) -> AlertSink:
             raise
 
     return sink
+
+
+class _DebouncedRisk:
+    """The risk tracker as an alert sink that rescores at most once per ``interval_s``."""
+
+    def __init__(self, risk: RiskTracker, interval_s: float) -> None:
+        self.risk = risk
+        self.interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def __call__(self, alert: Alert) -> None:
+        self.risk.observe(alert, publish=False)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._publish_later())
+
+    async def _publish_later(self) -> None:
+        await asyncio.sleep(self.interval_s)
+        self.risk.publish()
+
+    async def close(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            self.risk.publish()
 
 
 async def _reset_risk(store: SqlAlertStore, risk: RiskTracker) -> None:

@@ -93,11 +93,12 @@ def test_the_broker_dies_with_its_owner_even_on_sigkill() -> None:
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert owner.stdout is not None
-    broker_pid = int(owner.stdout.readline())
-    assert _alive(broker_pid)
-    owner.send_signal(signal.SIGKILL)
-    owner.wait(timeout=10)
+    with owner:
+        assert owner.stdout is not None
+        broker_pid = int(owner.stdout.readline())
+        assert _alive(broker_pid)
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(timeout=10)
     assert _wait_dead(broker_pid), "the broker outlived its owner"
 
 

@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -147,6 +147,19 @@ async def wait_ready(process: subprocess.Popen[bytes], log: Path) -> None:
     await eventually(ready, timeout=60, interval=0.3)
 
 
+async def eventually_or_explain(
+    condition: Callable[[], Awaitable[bool]], database: str, docs: list[Document], *logs: Path
+) -> None:
+    """Wait for ``condition``; on time-out, fail with the missing documents and the workers' logs."""
+    try:
+        await eventually(condition, timeout=120, interval=0.5)
+    except AssertionError:
+        stored = set(await stored_document_ids(database))
+        missing = sorted(d.id for d in docs if d.id not in stored)
+        tails = "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-4000:]}" for log in logs)
+        raise AssertionError(f"documents without an alert: {missing}\n{tails}") from None
+
+
 def assert_each_document_in_exactly_one_alert(ids: list[str], docs: list[Document]) -> None:
     assert sorted(ids) == sorted(d.id for d in docs)
 
@@ -174,15 +187,7 @@ async def test_a_worker_killed_mid_stream_loses_and_doubles_nothing(
         async def all_stored() -> bool:
             return len(set(await stored_document_ids(database))) >= len(docs)
 
-        try:
-            await eventually(all_stored, timeout=120, interval=0.5)
-        except AssertionError:
-            stored = set(await stored_document_ids(database))
-            missing = sorted(d.id for d in docs if d.id not in stored)
-            tail = (tmp_path / "b.log").read_text(errors="replace")[-6000:]
-            raise AssertionError(
-                f"missing after the rebalance: {missing}\nsurviving worker log:\n{tail}"
-            ) from None
+        await eventually_or_explain(all_stored, database, docs, tmp_path / "b.log")
         assert second.poll() is None
     assert_each_document_in_exactly_one_alert(await stored_document_ids(database), docs)
 
@@ -208,7 +213,7 @@ async def test_sigterm_drains_commits_and_a_restarted_worker_resumes_without_los
         async def all_stored() -> bool:
             return len(set(await stored_document_ids(database))) >= len(docs)
 
-        await eventually(all_stored, timeout=90, interval=0.5)
+        await eventually_or_explain(all_stored, database, docs, tmp_path / "a.log", tmp_path / "b.log")
     assert_each_document_in_exactly_one_alert(await stored_document_ids(database), docs)
 
 
