@@ -49,6 +49,16 @@ def kafka_urls(bootstrap_servers: str) -> list[str]:
     return [f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server.strip()]
 
 
+def _first_offset(entry: Any) -> int | None:
+    return int(entry[1]) if isinstance(entry, list) and len(entry) == 2 else None
+
+
+def _first_time(entry: Any) -> float:
+    if isinstance(entry, list) and entry:
+        return float(entry[0])
+    return float(entry) if isinstance(entry, int | float) else 0.0
+
+
 def _key(raw: Any) -> str | None:
     if raw is None:
         return None
@@ -182,12 +192,18 @@ class Topology:
                 key = _key(event.key)
                 try:
                     document = decode_document(event.value)
-                    if seen.get(document.id) is not None:
+                    offset = event.message.offset
+                    first = seen.get(document.id)
+                    # [first-seen time, offset of the message that first carried the id]. The same
+                    # offset again is a re-delivery of that message (a worker died before committing
+                    # it), not a duplicate: it is forwarded again, so nothing is lost.
+                    if first is not None and _first_offset(first) != offset:
                         metrics.documents.labels(source=document.source, outcome="duplicate").inc()
                     else:
-                        seen[document.id] = utc_now().timestamp()
                         progress.add(1)
                         await documents.send(key=document.id.encode(), value=event.value)
+                        # Marked seen only once forwarded: a stop in between forwards it again.
+                        seen[document.id] = [utc_now().timestamp(), offset]
                         metrics.documents.labels(source=document.source, outcome="produced").inc()
                     metrics.messages.labels(stage="ingest", outcome="ok").inc()
                 except Exception as err:  # one place per stage: the message goes to dead letters
@@ -219,10 +235,11 @@ class Topology:
                     if key is None:
                         raise DecodeError("an event message without its routing key")
                     state, raised = stages.evaluate(decode_event(event.value), key, rule_state.get(key))
-                    rule_state[key] = state
                     progress.add(len(raised))
                     for alert in raised:
                         await alerts.send(key=alert.fingerprint.encode(), value=alert.dumps())
+                    # The state changes once the alerts are handed over (a re-delivery re-emits them).
+                    rule_state[key] = state
                     metrics.messages.labels(stage="evaluate", outcome="ok").inc()
                 except Exception as err:
                     await dead("evaluate", names.events, key, event.value, err)
@@ -247,7 +264,7 @@ class Topology:
             # Bounded memory: forget document ids older than the retention (their changelog gets a tombstone).
             horizon = (utc_now() - timedelta(days=30)).timestamp()
             for doc_id, first_seen in list(seen.items()):
-                if isinstance(first_seen, int | float) and first_seen < horizon:
+                if _first_time(first_seen) < horizon:
                     del seen[doc_id]
 
         pipeline_topics = {
