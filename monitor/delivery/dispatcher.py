@@ -147,6 +147,7 @@ class Dispatcher:
         self._inflight: set[int] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._running = False
+        self._gauge_refresh: asyncio.Task[None] | None = None
 
     # --- life cycle ---------------------------------------------------------------------------------
 
@@ -171,6 +172,8 @@ class Dispatcher:
         if not self._running:
             return
         self._running = False
+        if self._gauge_refresh is not None:
+            self._gauge_refresh.cancel()
         for task in self._loops:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
@@ -210,7 +213,7 @@ class Dispatcher:
         if not result.changed:
             return
         self.feed.publish()
-        await self.refresh_open_alerts()
+        self._refresh_open_alerts_soon()
         stored = result.stored.alert
         page = await self.store.list_subscriptions(limit=100_000)
         wanted = [
@@ -245,6 +248,19 @@ class Dispatcher:
         records = await self.store.enqueue_deliveries(new, now=now, owner=self.owner, lease_until=lease_until)
         for record in records:
             self._submit(_Job(record, handled_at))
+
+    def _refresh_open_alerts_soon(self) -> None:
+        # Counting open alerts is a query over the whole table: at most once per interval while alerts
+        # arrive, not once per alert (it cost the notify stage a round trip per alert).
+        if self._gauge_refresh is None or self._gauge_refresh.done():
+            self._gauge_refresh = asyncio.create_task(self._refresh_later(), name="delivery:open-alerts")
+
+    async def _refresh_later(self) -> None:
+        await asyncio.sleep(self.settings.open_alerts_refresh_s)
+        try:
+            await self.refresh_open_alerts()
+        except Exception as err:  # the store may be down: the gauge keeps its last values
+            log.warning("open-alerts gauge refresh failed: %s", err)
 
     async def refresh_open_alerts(self) -> None:
         """Set the open-alerts gauge from the store."""

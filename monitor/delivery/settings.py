@@ -23,6 +23,9 @@ class DeliverySettings(BaseModel):
     max_retry_after_s: float = Field(3600.0, gt=0, description="A receiver's Retry-After is capped at this.")
     request_timeout_s: float = Field(10.0, gt=0, description="Timeout of one HTTP attempt.")
     per_subscription_concurrency: int = Field(4, ge=1, le=64, description="Parallel sends per subscription.")
+    open_alerts_refresh_s: float = Field(
+        1.0, gt=0, description="The open-alerts gauge is recounted at most this often while alerts arrive."
+    )
     poll_interval_s: float = Field(
         1.0, gt=0, description="How often due retries are looked for in the store."
     )
