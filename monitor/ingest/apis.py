@@ -8,6 +8,7 @@ functions fetch pages (following the next-page link up to ``max_pages``) and rai
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -154,40 +155,14 @@ async def poll_federal_register(
     now: datetime | None = None,
 ) -> Harvest:
     """Fetch the newest documents of a Federal Register search, following ``next_page_url``."""
-    url: str | None = federal_register_url(source)
-    documents: list[Document] = []
-    rejected = 0
-    first: Response | None = None
-    for page in range(source.max_pages):
-        assert url is not None
-        response = await fetcher.get(
-            url,
-            headers=source.headers,
-            etag=etag if page == 0 else None,
-            last_modified=last_modified if page == 0 else None,
-            accept=JSON_ACCEPT,
-        )
-        if page == 0:
-            first = response
-            if response.not_modified:
-                return Harvest(
-                    not_modified=True, floor_s=response.max_age, etag=etag, last_modified=last_modified
-                )
-        data = _decode_json(response)
-        found, bad = parse_federal_register(data, source, now or datetime.now(UTC))
-        documents += found
-        rejected += bad
-        next_url = data.get("next_page_url") if isinstance(data, dict) else None
-        if not isinstance(next_url, str) or not next_url:
-            break
-        url = urljoin(response.url, next_url)
-    assert first is not None
-    return Harvest(
-        documents=documents,
-        rejected=rejected,
-        floor_s=first.max_age,
-        etag=first.etag,
-        last_modified=first.last_modified,
+    fetched = now or datetime.now(UTC)
+
+    def page(data: Any, response: Response) -> tuple[list[Document], int, Any]:
+        found, bad = parse_federal_register(data, source, fetched)
+        return found, bad, data.get("next_page_url") if isinstance(data, dict) else None
+
+    return await _paginate(
+        fetcher, federal_register_url(source), source.headers, source.max_pages, etag, last_modified, page
     )
 
 
@@ -200,35 +175,58 @@ async def poll_json_api(
     now: datetime | None = None,
 ) -> Harvest:
     """Fetch a JSON API's items (following ``next_path`` up to ``max_pages``) and map them to documents."""
-    url: str | None = source.url
+    url = source.url
     if source.params:
         url = f"{source.url}{'&' if urlsplit(source.url).query else '?'}{urlencode(source.params)}"
+    fetched = now or datetime.now(UTC)
+
+    def page(data: Any, response: Response) -> tuple[list[Document], int, Any]:
+        found, bad = parse_json_items(data, source, url=response.url, fetched=fetched)
+        return found, bad, get_path(data, source.next_path) if source.next_path else None
+
+    return await _paginate(fetcher, url, source.headers, source.max_pages, etag, last_modified, page)
+
+
+PageParser = Callable[[Any, Response], tuple[list[Document], int, Any]]
+
+
+async def _paginate(
+    fetcher: Fetcher,
+    url: str,
+    headers: dict[str, str],
+    max_pages: int,
+    etag: str | None,
+    last_modified: str | None,
+    parse_page: PageParser,
+) -> Harvest:
+    """Fetch up to ``max_pages`` JSON pages from ``url``; ``parse_page`` returns each page's documents,
+    its rejected count and the next page's URL. Conditional GET applies to the first page only."""
     documents: list[Document] = []
     rejected = 0
     first: Response | None = None
-    for page in range(source.max_pages):
-        assert url is not None
+    next_page: str | None = url
+    for number in range(max_pages):
+        assert next_page is not None
         response = await fetcher.get(
-            url,
-            headers=source.headers,
-            etag=etag if page == 0 else None,
-            last_modified=last_modified if page == 0 else None,
+            next_page,
+            headers=headers,
+            etag=etag if number == 0 else None,
+            last_modified=last_modified if number == 0 else None,
             accept=JSON_ACCEPT,
         )
-        if page == 0:
+        if number == 0:
             first = response
             if response.not_modified:
                 return Harvest(
                     not_modified=True, floor_s=response.max_age, etag=etag, last_modified=last_modified
                 )
         data = _decode_json(response)
-        found, bad = parse_json_items(data, source, url=response.url, fetched=now or datetime.now(UTC))
+        found, bad, next_url = parse_page(data, response)
         documents += found
         rejected += bad
-        next_url = get_path(data, source.next_path) if source.next_path else None
         if not isinstance(next_url, str) or not next_url:
             break
-        url = urljoin(response.url, next_url)
+        next_page = urljoin(response.url, next_url)
     assert first is not None
     return Harvest(
         documents=documents,
