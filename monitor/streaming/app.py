@@ -71,7 +71,13 @@ def _key(raw: Any) -> str | None:
 FETCH_MAX_WAIT_MS = 100
 
 
+# The subclasses log under Faust's logger, not ours: its chatty INFO lines stay filtered with Faust's.
+_FAUST_LOGGER = logging.getLogger(f"{faust_kafka.__name__}.monitor")
+
+
 class _ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
+    logger = _FAUST_LOGGER
+
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by AIOKafkaConsumer.start()
@@ -79,11 +85,15 @@ class _ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
 
 
 class _Consumer(faust_kafka.Consumer):
+    logger = _FAUST_LOGGER
+
     def _new_consumer_thread(self) -> Any:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
 class _Transport(faust_kafka.Transport):
+    logger = _FAUST_LOGGER
+
     Consumer = _Consumer
 
 
