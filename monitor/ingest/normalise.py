@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
 from monitor.ingest.payload import plausible_published
 from monitor.records import Document
@@ -139,6 +139,9 @@ def _is_tracking(name: str) -> bool:
     return lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES)
 
 
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+
+
 def canonical_url(value: str | None, base: str | None = None) -> str | None:
     """The canonical form of a link, or None when it is not an http(s) URL.
 
@@ -170,7 +173,8 @@ def canonical_url(value: str | None, base: str | None = None) -> str | None:
         netloc = f"{parts.username}@{netloc}"
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
     query.sort()
-    path = parts.path or "/"
+    # Characters a URL may not carry raw (spaces, quotes ...) are percent-encoded; existing escapes stay.
+    path = quote(parts.path, safe=_PATH_SAFE) or "/"
     return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from monitor.ingest.cluster import ClusterIndex
@@ -68,6 +68,7 @@ def test_strip_html_never_crashes_and_is_idempotent_on_plain_text(value: str) ->
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=200), st.one_of(st.none(), st.just("https://ex.org/a/b"), st.text(max_size=50)))
+@example("0 #", "https://ex.org/a/b")  # regression: a raw space kept in the path was not a fixed point
 def test_canonical_url_never_crashes_and_is_a_fixed_point(value: str, base: str | None) -> None:
     url = canonical_url(value, base)
     if url is not None:
