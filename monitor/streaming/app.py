@@ -87,6 +87,15 @@ class _ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
 class _Consumer(faust_kafka.Consumer):
     logger = _FAUST_LOGGER
 
+    async def _handle_attached(self, commit_offsets: Any) -> None:
+        await super()._handle_attached(commit_offsets)
+        # At least once: what the processed messages produced must be on the broker before their
+        # source offsets are committed. Agents send at once (Faust does not attach their sends to the
+        # source offset), so a commit could otherwise cover an output still in the producer's buffer,
+        # lost if the worker then stops or dies.
+        if commit_offsets:
+            await self.app.producer.flush()
+
     def _new_consumer_thread(self) -> Any:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
