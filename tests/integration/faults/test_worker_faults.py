@@ -147,17 +147,55 @@ async def wait_ready(process: subprocess.Popen[bytes], log: Path) -> None:
     await eventually(ready, timeout=60, interval=0.3)
 
 
+async def where_is(bootstrap: str, names: TopicNames, document_ids: list[str]) -> str:
+    """For each missing document, the topics (and partitions, offsets) that carry it: which stage lost it."""
+    from aiokafka import AIOKafkaConsumer
+
+    lines = []
+    for topic in (names.raw, names.documents, names.events, names.alerts, names.dead_letters):
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
+        )
+        await consumer.start()
+        try:
+            found: dict[str, list[str]] = {d: [] for d in document_ids}
+            while True:
+                batch = await consumer.getmany(timeout_ms=1000)
+                if not batch:
+                    break
+                for tp, records in batch.items():
+                    for record in records:
+                        body = (record.value or b"").decode("utf-8", "replace")
+                        for d in document_ids:
+                            if d in body:
+                                found[d].append(f"p{tp.partition}@{record.offset}")
+        finally:
+            await consumer.stop()
+        lines.extend(f"{topic}: {d} at {where or 'nowhere'}" for d, where in found.items())
+    return "\n".join(lines)
+
+
 async def eventually_or_explain(
-    condition: Callable[[], Awaitable[bool]], database: str, docs: list[Document], *logs: Path
+    condition: Callable[[], Awaitable[bool]],
+    database: str,
+    docs: list[Document],
+    *logs: Path,
+    topics: tuple[str, TopicNames] | None = None,
 ) -> None:
-    """Wait for ``condition``; on time-out, fail with the missing documents and the workers' logs."""
+    """Wait for ``condition``; on time-out, fail with the missing documents, where they went, and the
+    workers' logs."""
     try:
         await eventually(condition, timeout=120, interval=0.5)
     except AssertionError:
         stored = set(await stored_document_ids(database))
         missing = sorted(d.id for d in docs if d.id not in stored)
+        trail = await where_is(topics[0], topics[1], missing) if topics and missing else ""
         tails = "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-4000:]}" for log in logs)
-        raise AssertionError(f"documents without an alert: {missing}\n{tails}") from None
+        raise AssertionError(f"documents without an alert: {missing}\n{trail}\n{tails}") from None
 
 
 def assert_each_document_in_exactly_one_alert(ids: list[str], docs: list[Document]) -> None:
@@ -198,7 +236,9 @@ async def test_a_worker_killed_mid_stream_loses_and_doubles_nothing(
         async def all_stored() -> bool:
             return len(set(await stored_document_ids(database))) >= len(docs)
 
-        await eventually_or_explain(all_stored, database, docs, tmp_path / "b.log")
+        await eventually_or_explain(
+            all_stored, database, docs, tmp_path / "b.log", topics=(kafka_broker.bootstrap_servers, names)
+        )
         assert second.poll() is None
     assert_each_document_in_exactly_one_alert(await stored_document_ids(database), docs)
 
@@ -225,7 +265,14 @@ async def test_sigterm_drains_commits_and_a_restarted_worker_resumes_without_los
         async def all_stored() -> bool:
             return len(set(await stored_document_ids(database))) >= len(docs)
 
-        await eventually_or_explain(all_stored, database, docs, tmp_path / "a.log", tmp_path / "b.log")
+        await eventually_or_explain(
+            all_stored,
+            database,
+            docs,
+            tmp_path / "a.log",
+            tmp_path / "b.log",
+            topics=(kafka_broker.bootstrap_servers, names),
+        )
     assert_each_document_in_exactly_one_alert(await stored_document_ids(database), docs)
 
 
