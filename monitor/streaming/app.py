@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.transport.drivers import aiokafka as faust_kafka
@@ -47,6 +47,11 @@ _STORE_RETRY_MAX_S = 30.0
 def kafka_urls(bootstrap_servers: str) -> list[str]:
     """``host1:9092,host2:9092`` -> Faust broker URLs."""
     return [f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server.strip()]
+
+
+def _manual_acks(stream: faust.StreamT) -> faust.Stream:
+    """The stream with automatic acks off (the agent acks each event once it is handled)."""
+    return cast(faust.Stream, cast(faust.Stream, stream).noack())
 
 
 def _first_offset(entry: Any) -> int | None:
@@ -125,6 +130,8 @@ class Topology:
         self.stages = stages
         self.metrics = metrics
         self.sinks = list(sinks)
+        #: Events being processed by the agents right now (see :meth:`drain`).
+        self.busy = 0
         #: Called with every tagged event, alerted or not (e.g. the event recorder); must not block.
         self.event_listeners: list[Callable[[TaggedEvent], None]] = []
         self.progress = progress or NoProgress()
@@ -207,7 +214,11 @@ class Topology:
 
         @app.agent(raw, name="ingest")
         async def ingest(stream: faust.StreamT) -> None:
-            async for event in stream.events():
+            # Manual acks: an event is acknowledged only once handled. Faust's automatic ack also fires
+            # when the agent is cancelled mid-event, which would commit an unprocessed offset.
+            manual = _manual_acks(stream)
+            async for event in manual.events():
+                self.busy += 1
                 key = _key(event.key)
                 try:
                     document = decode_document(event.value)
@@ -228,10 +239,16 @@ class Topology:
                 except Exception as err:  # one place per stage: the message goes to dead letters
                     await dead("ingest", names.raw, key, event.value, err)
                 progress.done()
+                self.busy -= 1
+                await manual.ack(event)
 
         @app.agent(documents, name="extract")
         async def extract(stream: faust.StreamT) -> None:
-            async for event in stream.events():
+            # Manual acks: an event is acknowledged only once handled. Faust's automatic ack also fires
+            # when the agent is cancelled mid-event, which would commit an unprocessed offset.
+            manual = _manual_acks(stream)
+            async for event in manual.events():
+                self.busy += 1
                 key = _key(event.key)
                 try:
                     tagged = stages.tag(decode_document(event.value))
@@ -245,10 +262,16 @@ class Topology:
                 except Exception as err:
                     await dead("extract", names.documents, key, event.value, err)
                 progress.done()
+                self.busy -= 1
+                await manual.ack(event)
 
         @app.agent(events, name="evaluate")
         async def evaluate(stream: faust.StreamT) -> None:
-            async for event in stream.events():
+            # Manual acks: an event is acknowledged only once handled. Faust's automatic ack also fires
+            # when the agent is cancelled mid-event, which would commit an unprocessed offset.
+            manual = _manual_acks(stream)
+            async for event in manual.events():
+                self.busy += 1
                 key = _key(event.key)
                 try:
                     if key is None:
@@ -263,10 +286,16 @@ class Topology:
                 except Exception as err:
                     await dead("evaluate", names.events, key, event.value, err)
                 progress.done()
+                self.busy -= 1
+                await manual.ack(event)
 
         @app.agent(alerts, name="notify")
         async def notify(stream: faust.StreamT) -> None:
-            async for event in stream.events():
+            # Manual acks: an event is acknowledged only once handled. Faust's automatic ack also fires
+            # when the agent is cancelled mid-event, which would commit an unprocessed offset.
+            manual = _manual_acks(stream)
+            async for event in manual.events():
+                self.busy += 1
                 key = _key(event.key)
                 try:
                     alert = decode_alert(event.value)
@@ -275,6 +304,8 @@ class Topology:
                 except Exception as err:
                     await dead("notify", names.alerts, key, event.value, err)
                 progress.done()
+                self.busy -= 1
+                await manual.ack(event)
 
         self.agents = {"ingest": ingest, "extract": extract, "evaluate": evaluate, "notify": notify}
 
@@ -336,6 +367,21 @@ class Topology:
                     delay = min(delay * 2, _STORE_RETRY_MAX_S)
 
     # -- producing ------------------------------------------------------------------------------
+
+    async def drain(self, timeout_s: float) -> None:
+        """Stop taking new messages and wait until the agents finish the ones in hand.
+
+        Faust acknowledges the event an agent is working on when the agent is cancelled, so stopping
+        in the middle of one would commit its offset unprocessed: a graceful stop drains first.
+        """
+        self.app.flow_control.suspend()
+        consumer = self.app.consumer
+        consumer.pause_partitions(consumer.assignment())
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while self.busy > 0 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        if self.busy > 0:
+            log.warning("stopping with %d messages still in hand (they will be processed again)", self.busy)
 
     def cleanup(self) -> None:
         """Remove the worker's scratch folder (after the app has stopped)."""

@@ -255,6 +255,8 @@ async def _stop_app(topology: Topology, timeout_s: float) -> None:
     # Graceful: Faust commits the offsets of what was processed. A broker that is gone can make
     # this hang in client retries; past the timeout we give up, the uncommitted rest is redelivered.
     try:
+        if topology.ready.is_set():
+            await topology.drain(timeout_s / 2)
         await asyncio.wait_for(topology.app.stop(), timeout_s)
     except TimeoutError:
         log.warning("the stream processor did not stop within %.0f s; exiting anyway", timeout_s)
