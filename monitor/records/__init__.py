@@ -20,6 +20,7 @@ from typing import Any, Optional
 
 import faust
 
+from monitor.records.codec import install as _install_codec
 from monitor.records.vocabulary import (
     ALERT_STATUSES,
     DIRECTIONS,
@@ -52,6 +53,9 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+
+# Faust's ``json`` codec with orjson's speed and Python's leniency (see ``monitor.records.codec``).
+_install_codec()
 
 # Options shared by every record: plain JSON (no ``__faust`` blob) and ISO dates parsed back
 # into aware datetimes, so other languages can read our topics.
