@@ -141,7 +141,7 @@ async def run_service(settings: Settings, options: RunOptions, metrics: Metrics 
         # Rescoring reads every open alert: at most once a second, not once per alert.
         risk_sink = _DebouncedRisk(risk, RISK_DEBOUNCE_S)
         stack.push_async_callback(risk_sink.close)
-        topology.sinks.extend([_store_sink(dispatcher), risk_sink, *options.sinks])
+        topology.sinks.extend([_StoreSink(dispatcher), risk_sink, *options.sinks])
         recorder = EventRecorder(lambda events: store.record_events(events, now=utc_now()), metrics)
         topology.event_listeners.append(recorder.add)
 
@@ -271,18 +271,24 @@ def _safe_url(url: str) -> str:
         return "(unparsable URL)"
 
 
-def _store_sink(dispatcher: Dispatcher) -> AlertSink:
+class _StoreSink:
     """The notify stage's first sink: persist, stream and deliver; a database outage is transient."""
 
-    async def sink(alert: Alert) -> None:
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+
+    async def __call__(self, alert: Alert) -> None:
+        await self.handle_many([alert])
+
+    async def handle_many(self, alerts: Sequence[Alert]) -> None:
+        """Persist a batch of alerts in one transaction, then publish and deliver them."""
         try:
-            await dispatcher.handle(alert)
+            for alert in alerts:
+                await self.dispatcher.handle(alert)
         except Exception as err:
             if is_transient(err):
                 raise StoreError(f"alert store unavailable: {err}", transient=True) from err
             raise
-
-    return sink
 
 
 class _DebouncedRisk:
