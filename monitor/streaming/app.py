@@ -16,21 +16,24 @@ routing key after it, so N workers in one group keep per-key order and co-partit
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast, runtime_checkable
 
 import faust
 from faust.transport.drivers import aiokafka as faust_kafka
+from faust.utils.functional import consecutive_numbers
 
 from monitor.errors import DecodeError, StoreError
 from monitor.observability.metrics import Metrics
 from monitor.records import Alert, DeadLetter, Document, TaggedEvent
 from monitor.settings import Settings
+from monitor.streaming.batching import GroupCommit
 from monitor.streaming.progress import NoProgress, Progress
 from monitor.streaming.stages import Stages, decode_alert, decode_document, decode_event, utc_now
 from monitor.streaming.topics import TopicNames
@@ -38,6 +41,23 @@ from monitor.streaming.topics import TopicNames
 log = logging.getLogger(__name__)
 
 AlertSink = Callable[[Alert], Awaitable[None]]
+
+
+@runtime_checkable
+class BatchAlertSink(Protocol):
+    """A sink that takes the notify stage's alerts a batch at a time (e.g. one transaction each)."""
+
+    async def __call__(self, alert: Alert) -> None:
+        """Handle one alert."""
+
+    async def handle_many(self, alerts: Sequence[Alert]) -> None:
+        """Handle alerts in order, as calling the sink for each would."""
+
+
+#: Largest batch of alerts the notify stage hands to its sinks at once, and how many it queues
+#: (backpressure on the alerts topic beyond that).
+NOTIFY_MAX_BATCH = 500
+NOTIFY_MAX_PENDING = 2_000
 
 #: How long the notify stage waits between attempts while the store is down (exponential, capped).
 _STORE_RETRY_INITIAL_S = 0.5
@@ -103,6 +123,71 @@ class _Consumer(faust_kafka.Consumer):
 
     def _new_consumer_thread(self) -> Any:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    # -- strict commits ------------------------------------------------------------------------------
+    # Faust commits the first run of consecutive acknowledged offsets, and lets one offset slip: it
+    # holds back only when the run starts more than one past the committed offset, and never checks
+    # when nothing was committed yet. An offset that was fetched but never handed to an agent (Faust
+    # drops the message in flight when a rebalance suspends the flow) was then committed unprocessed:
+    # the loss the worker-fault tests saw. Here a commit must start exactly at the next offset to
+    # handle: the committed one, or where consumption started on a partition never committed.
+
+    _start_offset: dict[Any, int]
+    _held_back_logged: set[Any]
+
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        self._start_offset = {}
+        self._held_back_logged = set()
+        for tp in self.assignment():
+            if self._committed_offset[tp] is None and not self._is_changelog_tp(tp):
+                position = await self.position(tp)
+                if position is not None:
+                    self._start_offset[tp] = position
+
+    def _new_offset(self, tp: Any) -> int | None:
+        acked = self._acked[tp]
+        committed = self._committed_offset[tp]
+        if committed is not None and committed < 0:  # "none committed" in some client versions
+            committed = None
+        expected = committed if committed is not None else getattr(self, "_start_offset", {}).get(tp)
+        if expected is None:  # not known yet (no seek done): Faust's own rule
+            return cast(int | None, super()._new_offset(tp))
+        if not acked:
+            return None
+        gaps = self._gap[tp]
+        if gaps:  # offsets the fetch skipped (compaction, transaction markers) count as handled
+            highest = max(acked)
+            filled: list[int] = []
+            for interval in sorted(gaps.overlap(0, highest), key=lambda i: i.begin):
+                filled.extend(range(interval.begin, interval.end))
+            if filled:
+                acked.extend(filled)
+                gaps.chop(0, max(filled[-1], highest + 1))
+        acked.sort()
+        stale = 0
+        while stale < len(acked) and acked[stale] < expected:  # handled again after a seek back
+            stale += 1
+        if stale:
+            self._acked_index[tp].difference_update(acked[:stale])
+            del acked[:stale]
+        if not acked:
+            return None
+        if acked[0] != expected:
+            if tp not in self._held_back_logged:
+                self._held_back_logged.add(tp)
+                self.log.warning(
+                    "commit of %s held back: offset %d not handled yet (handled from %d on)",
+                    tp,
+                    expected,
+                    acked[0],
+                )
+            return None
+        self._held_back_logged.discard(tp)
+        run = next(consecutive_numbers(acked))
+        del acked[: len(run)]
+        self._acked_index[tp].difference_update(run)
+        return int(run[-1]) + 1
 
 
 class _Transport(faust_kafka.Transport):
@@ -291,21 +376,31 @@ class Topology:
 
         @app.agent(alerts, name="notify")
         async def notify(stream: faust.StreamT) -> None:
-            # Manual acks: an event is acknowledged only once handled. Faust's automatic ack also fires
-            # when the agent is cancelled mid-event, which would commit an unprocessed offset.
+            # Manual acks: an event is acknowledged only once its alert is written (by the group
+            # commit's writer task). Faust's automatic ack also fires when the agent is cancelled
+            # mid-event, which would commit an unprocessed offset.
             manual = _manual_acks(stream)
-            async for event in manual.events():
-                self.busy += 1
-                key = _key(event.key)
-                try:
-                    alert = decode_alert(event.value)
-                    await self._deliver(alert)
-                    metrics.messages.labels(stage="notify", outcome="ok").inc()
-                except Exception as err:
-                    await dead("notify", names.alerts, key, event.value, err)
-                progress.done()
-                self.busy -= 1
-                await manual.ack(event)
+
+            async def write(batch: list[tuple[Alert, faust.EventT]]) -> None:
+                await self._notify_batch(batch, manual, dead)
+
+            commit: GroupCommit[tuple[Alert, faust.EventT]] = GroupCommit(
+                write, max_batch=NOTIFY_MAX_BATCH, max_pending=NOTIFY_MAX_PENDING, name="notify-writer"
+            )
+            try:
+                async for event in manual.events():
+                    self.busy += 1
+                    try:
+                        alert = decode_alert(event.value)
+                    except Exception as err:
+                        await dead("notify", names.alerts, _key(event.key), event.value, err)
+                        progress.done()
+                        self.busy -= 1
+                        await manual.ack(event)
+                        continue
+                    await commit.add((alert, event))
+            finally:
+                await commit.close()
 
         self.agents = {"ingest": ingest, "extract": extract, "evaluate": evaluate, "notify": notify}
 
@@ -344,27 +439,65 @@ class Topology:
 
         app.on_startup_finished = on_started
 
-    async def _deliver(self, alert: Alert) -> None:
-        # Transient store failures are retried here, holding the partition, so the alert stays on
-        # its topic (uncommitted) until the store is back: nothing is lost while the database is down.
-        delay = _STORE_RETRY_INITIAL_S
-        for sink in self.sinks:
-            while True:
+    async def _notify_batch(
+        self,
+        batch: list[tuple[Alert, faust.EventT]],
+        stream: faust.Stream,
+        dead: Callable[[str, str, str | None, bytes | None, Exception], Awaitable[None]],
+    ) -> None:
+        """Hand a batch of alerts to the sinks, then acknowledge their messages.
+
+        A failure that is not a store outage is narrowed down alert by alert, so that only the
+        alert at fault goes to the dead-letter topic.
+        """
+        try:
+            await self._deliver([alert for alert, _ in batch])
+            failed: dict[int, Exception] = {}
+        except Exception:
+            failed = {}
+            for index, (alert, _) in enumerate(batch):
                 try:
-                    await sink(alert)
-                    break
-                except StoreError as err:
-                    if not err.transient:
-                        raise
-                    log.warning(
-                        "alert %s: store unavailable, retrying in %.1f s: %s",
-                        alert.id,
-                        delay,
-                        err,
-                        extra={"alert_id": alert.id},
-                    )
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, _STORE_RETRY_MAX_S)
+                    await self._deliver([alert])
+                except Exception as err:
+                    failed[index] = err
+        for index, (_, event) in enumerate(batch):
+            if index in failed:
+                await dead("notify", self.names.alerts, _key(event.key), event.value, failed[index])
+            else:
+                self.metrics.messages.labels(stage="notify", outcome="ok").inc()
+            self.progress.done()
+            self.busy -= 1
+            await stream.ack(event)
+
+    async def _deliver(self, alerts: list[Alert]) -> None:
+        # Transient store failures are retried here, holding the stage, so the alerts stay on their
+        # topic (unacknowledged) until the store is back: nothing is lost while the database is down.
+        for sink in self.sinks:
+            if isinstance(sink, BatchAlertSink):
+                await self._retry_transient(functools.partial(sink.handle_many, alerts), alerts)
+            else:
+                for alert in alerts:
+                    await self._retry_transient(functools.partial(sink, alert), [alert])
+
+    async def _retry_transient(self, call: Callable[[], Awaitable[None]], alerts: list[Alert]) -> None:
+        delay = _STORE_RETRY_INITIAL_S
+        while True:
+            try:
+                await call()
+                return
+            except StoreError as err:
+                if not err.transient:
+                    raise
+                log.warning(
+                    "%d alert(s) from %s: store unavailable, retrying in %.1f s: %s",
+                    len(alerts),
+                    alerts[0].id,
+                    delay,
+                    err,
+                    extra={"alert_id": alerts[0].id},
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _STORE_RETRY_MAX_S)
 
     # -- producing ------------------------------------------------------------------------------
 

@@ -147,7 +147,7 @@ async def wait_ready(process: subprocess.Popen[bytes], log: Path) -> None:
     await eventually(ready, timeout=60, interval=0.3)
 
 
-async def where_is(bootstrap: str, names: TopicNames, document_ids: list[str]) -> str:
+async def where_is(bootstrap: str, group: str, names: TopicNames, document_ids: list[str]) -> str:
     """For each missing document, the topics (and partitions, offsets) that carry it: which stage lost it."""
     from aiokafka import AIOKafkaConsumer
 
@@ -176,7 +176,25 @@ async def where_is(bootstrap: str, names: TopicNames, document_ids: list[str]) -
         finally:
             await consumer.stop()
         lines.extend(f"{topic}: {d} at {where or 'nowhere'}" for d, where in found.items())
+    lines.append(await committed_offsets(bootstrap, group))
     return "\n".join(lines)
+
+
+async def committed_offsets(bootstrap: str, group: str) -> str:
+    """The group's committed offsets (a commit past a document's offset means it was skipped)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    except Exception as err:  # diagnostics only
+        return f"committed offsets of {group}: unavailable ({err})"
+    finally:
+        await admin.close()
+    return f"committed offsets of {group}: " + ", ".join(
+        f"{tp.topic}[{tp.partition}]={meta.offset}" for tp, meta in sorted(offsets.items())
+    )
 
 
 async def eventually_or_explain(
@@ -184,7 +202,7 @@ async def eventually_or_explain(
     database: str,
     docs: list[Document],
     *logs: Path,
-    topics: tuple[str, TopicNames] | None = None,
+    topics: tuple[str, TopicNames, str] | None = None,
 ) -> None:
     """Wait for ``condition``; on time-out, fail with the missing documents, where they went, and the
     workers' logs."""
@@ -193,7 +211,7 @@ async def eventually_or_explain(
     except AssertionError:
         stored = set(await stored_document_ids(database))
         missing = sorted(d.id for d in docs if d.id not in stored)
-        trail = await where_is(topics[0], topics[1], missing) if topics and missing else ""
+        trail = await where_is(topics[0], topics[2], topics[1], missing) if topics and missing else ""
         tails = "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-4000:]}" for log in logs)
         raise AssertionError(f"documents without an alert: {missing}\n{trail}\n{tails}") from None
 
@@ -239,7 +257,11 @@ async def test_a_worker_killed_mid_stream_loses_and_doubles_nothing(
             return len(set(await stored_document_ids(database))) >= len(docs)
 
         await eventually_or_explain(
-            all_stored, database, docs, tmp_path / "b.log", topics=(kafka_broker.bootstrap_servers, names)
+            all_stored,
+            database,
+            docs,
+            tmp_path / "b.log",
+            topics=(kafka_broker.bootstrap_servers, names, f"{topic_prefix}-group"),
         )
         assert second.poll() is None
     assert_each_document_in_exactly_one_alert(await stored_document_ids(database), docs)
@@ -273,7 +295,7 @@ async def test_sigterm_drains_commits_and_a_restarted_worker_resumes_without_los
             docs,
             tmp_path / "a.log",
             tmp_path / "b.log",
-            topics=(kafka_broker.bootstrap_servers, names),
+            topics=(kafka_broker.bootstrap_servers, names, f"{topic_prefix}-group"),
         )
     assert_each_document_in_exactly_one_alert(await stored_document_ids(database), docs)
 
