@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -99,3 +100,30 @@ def test_a_dead_letter_keeps_the_message_and_the_reason(stages: Stages) -> None:
         "monitor_stream_errors_total", {"stage": "extract", "reason": "DecodeError"}
     )
     assert sample == 1
+
+
+def test_a_state_kept_decoded_between_events_gives_what_decoding_the_table_value_gives() -> None:
+    # Two stages fed the same events: one gets back the very dict it returned (the in-memory table,
+    # so it reuses its decoded state), the other a JSON copy (a changelog recovery, decoded again).
+    metrics = Metrics()
+
+    def new_stages() -> Stages:
+        return Stages(Extractor(), RuleHolder([REPO / "rules"], metrics), metrics, clock=lambda: NOW)
+
+    cached, decoded = new_stages(), new_stages()
+    texts = [
+        ("China restricts graphite exports", "China will require export licences for graphite exports."),
+        ("Beijing tightens graphite controls", "Beijing said graphite exporters need licences from May 1."),
+        ("China adds gallium to licence list", "China will require export licences for gallium shipments."),
+        ("China restricts graphite exports", "China will require export licences for graphite exports."),
+    ]
+    state_a: dict[str, object] | None = None
+    state_b: dict[str, object] | None = None
+    for index, (title, text) in enumerate(texts):
+        tagged = cached.tag(_doc(f"d{index % 3}", title, text))
+        key = tagged.routing_keys[0]
+        state_a, alerts_a = cached.evaluate(tagged.event, key, state_a)
+        state_b, alerts_b = decoded.evaluate(tagged.event, key, json.loads(json.dumps(state_b)))
+        assert [a.dumps() for a in alerts_a] == [b.dumps() for b in alerts_b]
+        assert json.dumps(state_a, sort_keys=True) == json.dumps(state_b, sort_keys=True)
+    assert state_a is not None and len(state_a["alerts"]) == 2  # type: ignore[arg-type]  # graphite, gallium
