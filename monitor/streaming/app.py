@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol, cast, runtime_checkable
 
 import faust
+from faust.sensors.monitor import Monitor
 from faust.transport.drivers import aiokafka as faust_kafka
 from faust.utils.functional import consecutive_numbers
 
@@ -190,6 +191,47 @@ class _Consumer(faust_kafka.Consumer):
         return int(run[-1]) + 1
 
 
+class _QuietMonitor(Monitor):
+    """Faust's built-in sensor without its per-message bookkeeping.
+
+    Faust's Monitor keeps statistics for its web views (disabled here) on every message, event, send
+    and table access: about 5 % of a pass-through topology's CPU. Our own metrics are in
+    :class:`~monitor.observability.metrics.Metrics`.
+    """
+
+    def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
+        return None
+
+    def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> dict[str, Any] | None:
+        return None
+
+    def on_stream_event_out(
+        self, tp: Any, offset: int, stream: Any, event: Any, state: dict[str, Any] | None = None
+    ) -> None:
+        return None
+
+    def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
+        return None
+
+    def on_table_get(self, table: Any, key: Any) -> None:
+        return None
+
+    def on_table_set(self, table: Any, key: Any, value: Any) -> None:
+        return None
+
+    def on_table_del(self, table: Any, key: Any) -> None:
+        return None
+
+    def on_send_initiated(self, producer: Any, topic: str, message: Any, keysize: int, valsize: int) -> Any:
+        return None
+
+    def on_send_completed(self, producer: Any, state: Any, metadata: Any) -> None:
+        return None
+
+    def track_tp_end_offset(self, tp: Any, offset: int) -> None:
+        return None
+
+
 class _Transport(faust_kafka.Transport):
     logger = _FAUST_LOGGER
 
@@ -253,6 +295,7 @@ class Topology:
             producer_linger_ms=1,
             broker_commit_interval=1.0,
             table_cleanup_interval=3600.0,
+            monitor=_QuietMonitor(),
             **options,
         )
         self.app.transport = _Transport(self.app.conf.broker_consumer, self.app)
