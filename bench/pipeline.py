@@ -15,6 +15,8 @@ consumed message to its last processed one (no start-up, no group join):
   four agents, one ``await send`` per message: the framework's ceiling on this machine;
 - ``plain`` (baseline b): the simplest thing a user might write: one aiokafka consumer on the raw
   topic calling the same extractor and rules, one aiokafka producer for the alerts;
+- ``hops`` (baseline c): plain aiokafka consumer -> producer loops over the same four hops, no work:
+  what the broker and client cost without a framework;
 - ``core`` (reference): the same extractor and rules in a loop, no broker at all: the work's ceiling.
 
 Latency. At a steady ``--rate`` (100 docs/s), from a document produced (by the service's own
@@ -71,7 +73,7 @@ from monitor.settings import Settings
 from monitor.streaming.topics import TopicNames, ensure_topics
 
 SCRIPT = Path(__file__).resolve()
-CONTENDERS = ("core", "plain", "passthrough", "topology", "service")
+CONTENDERS = ("core", "plain", "hops", "passthrough", "topology", "service")
 LATENCY_TARGETS = ("topology", "service")
 TARGET_DOCS_PER_S = 1_500
 TARGET_RATIO = 0.8
@@ -399,6 +401,64 @@ async def _drain_plain(args: argparse.Namespace) -> dict[str, Any]:
     return {**clock.figures(args.docs), "alert_messages": alerts, "events": core.events}
 
 
+async def _drain_hops(args: argparse.Namespace) -> dict[str, Any]:
+    """Baseline c: plain aiokafka moving each message through the same four hops, no work at all."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    settings = _settings(args)
+    names = TopicNames.from_prefix(settings.kafka.topic_prefix)
+    group: dict[str, Any] = {}
+    if args.embedded:
+        group = {"rebalance_timeout_ms": 2000, "session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
+    producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap, linger_ms=1)
+    await producer.start()
+    clock = _Clock()
+    done = asyncio.Event()
+    counts = collections.Counter[str]()
+    hops = [(names.raw, names.documents), (names.documents, names.events), (names.events, names.alerts),
+            (names.alerts, None)]  # fmt: skip
+    consumers = [
+        AIOKafkaConsumer(
+            source,
+            bootstrap_servers=args.bootstrap,
+            group_id=settings.kafka.consumer_group,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=100,
+            **group,
+        )
+        for source, _ in hops
+    ]
+
+    async def hop(consumer: Any, target: str | None) -> None:
+        while not done.is_set():
+            batch = await consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                for record in records:
+                    if not counts["first"]:
+                        counts["first"] = 1
+                        clock.start()
+                    if target is not None:
+                        await producer.send(target, record.value, key=record.key)
+                    else:
+                        counts["done"] += 1
+                        if counts["done"] == args.docs:
+                            clock.stop()
+                            done.set()
+
+    await asyncio.gather(*(c.start() for c in consumers))
+    try:
+        say(event="ready")
+        tasks = [asyncio.create_task(hop(c, target)) for c, (_, target) in zip(consumers, hops, strict=True)]
+        await done.wait()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        await asyncio.gather(*(c.stop() for c in consumers))
+        await producer.stop()
+    return clock.figures(args.docs)
+
+
 async def _drain_core(args: argparse.Namespace) -> dict[str, Any]:
     core = _Core(_settings(args))
     payloads = [d.dumps() for d in document_mix(args.docs, spacing_s=args.spacing)]
@@ -579,6 +639,7 @@ async def _latency(args: argparse.Namespace) -> dict[str, Any]:
 _CHILDREN = {
     "core": _drain_core,
     "plain": _drain_plain,
+    "hops": _drain_hops,
     "passthrough": _drain_passthrough,
     "topology": _drain_topology,
     "service": _drain_service,
@@ -848,6 +909,7 @@ def run_parent(args: argparse.Namespace) -> dict[str, Any]:
             "service_over_plain": over("service", "plain"),
             "topology_over_plain": over("topology", "plain"),
             "plain_over_core": over("plain", "core"),
+            "passthrough_over_hops": over("passthrough", "hops"),
             "topology_over_core": over("topology", "core"),
         },
         "latency": latency,
@@ -875,6 +937,7 @@ _LABELS = {
     "topology": "service's Topology alone (no store/dispatcher)",
     "passthrough": "baseline a: Faust pass-through, 4 agents, no work",
     "plain": "baseline b: plain aiokafka loop + same extractor/rules",
+    "hops": "baseline c: plain aiokafka, same 4 hops, no work",
     "core": "reference: extractor + rules, no broker",
 }
 
@@ -937,8 +1000,8 @@ def main(argv: list[str] | None = None) -> int:
     add(
         "--only",
         default=",".join((*CONTENDERS, *(f"latency-{t}" for t in LATENCY_TARGETS))),
-        help="comma-separated subset of: core, plain, passthrough, topology, service, latency-topology, "
-        "latency-service (default: all)",
+        help="comma-separated subset of: core, plain, hops, passthrough, topology, service, "
+        "latency-topology, latency-service (default: all)",
     )
     add(
         "--profile",
