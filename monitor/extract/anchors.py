@@ -235,9 +235,18 @@ class PatternBank:
                     starts = [s0 for s0, _ in sentences]
                     ends = [s1 for _, s1 in sentences]
                 end = ends[max(0, bisect_right(starts, start) - 1)]  # as split.sentence_of(start)
-            match_at, members = dispatch[hit.group()]
+            match_at, members = dispatch[hit[0]]
             match = match_at(text, start, end)
-            if match is None or (match.lastindex is None and len(members) > 1):
+            if match is None:
+                continue  # no pattern matches here
+            if len(members) == 1:  # one pattern starts with this word: its match is group 0
+                index = members[0][1]
+                if start >= last.get(index, -1):
+                    stop = match.end()
+                    found.append((index, start, stop))
+                    last[index] = stop if stop > start else start + 1
+                continue
+            if match.lastindex is None:
                 continue  # no pattern matches here
             for group, index in members:
                 stop = match.end(group)

@@ -50,17 +50,11 @@ def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
 
 
-def _text_of(doc: Doc) -> str:
+def _text_of(doc: Doc, analysis: Analysis) -> str:
     """The analysed text (kept in the analysis: spaCy rebuilds ``doc.text`` on every access)."""
-    analysis = analysis_of(doc)
     if analysis.text is None:
         analysis.text = doc.text
     return analysis.text
-
-
-def _lower_of(doc: Doc) -> str:
-    """The lower-cased text (same offsets), cached in the analysis."""
-    return analysis_of(doc).lower
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,17 +113,29 @@ class GazetteerComponent:
             value: frozenset(nlp.vocab.strings.add(word) for word in words)
             for value, words in gazetteer.sense_block.items()
         }
+        # A token whose LOWER is one of these ASCII words puts the word in the lower-cased text, so a
+        # document without any of them as a substring needs no token array at all.
+        self.sense_block_words: dict[str, tuple[str, ...] | None] = {
+            value: tuple(words) if all(word.isascii() for word in words) else None
+            for value, words in gazetteer.sense_block.items()
+        }
 
     def __call__(self, doc: Doc) -> Doc:
         """Attach the mineral and country mentions of ``doc`` to its analysis."""
-        analysis = analysis_of(doc)
+        self.process(doc, analysis_of(doc))
+        return doc
+
+    def process(self, doc: Doc, analysis: Analysis) -> None:
+        """As ``__call__``, with the analysis of ``doc`` given."""
         matches = self.matcher(doc)
         if not matches:
             analysis.mentions = []
-            return doc
-        text = analysis.text if analysis.text is not None else _text_of(doc)
+            return
+        text = _text_of(doc, analysis)
         keys = self.keys
         found: list[tuple[int, int, int, int, _Key]] = []
+        apart = True  # so far in order of start and not overlapping (the usual case)
+        last_end = 0
         for match_id, start, end in matches:
             key = keys[match_id]
             first = doc[start]
@@ -145,7 +151,39 @@ class GazetteerComponent:
                 and (key.orths is None or tuple(t.text for t in doc[start:end]) not in key.orths)
             ):
                 continue  # an exact-case term matched in another case
+            if start < last_end:
+                apart = False
+            last_end = end
             found.append((start, end, s, e, key))
+        # When no two matches overlap, the longest-match rule keeps every one, and the mentions come
+        # out in order of start (the order the sort below gives, as no two share a start).
+        selected = [item for item in found if item[4].label != BLOCK] if apart else self._longest(found)
+        mentions: list[Mention] = []
+        lowers: list[int] = []  # LOWER of every token, read on first need
+        mineral_tokens = [item[0] for item in selected if item[4].label == MINERAL]
+        gaz = self.gazetteer
+        for start, end, s, e, key in selected:
+            if key.label == MINERAL:
+                checked = text[s].isupper() or (
+                    end - start == 1 and text[s:e].lower() in gaz.context_required
+                )
+                if checked and not self._mineral_ok(doc, text, start, end, s, e, mineral_tokens):
+                    continue
+                label = "mineral"
+            else:
+                checked = key.kind == "capital" or key.value in gaz.sense_block
+                if checked and not self._country_ok(doc, analysis, key.value, key.kind, start, end, lowers):
+                    continue
+                label = "country"
+            mentions.append(Mention(s, e, text[s:e], label, key.value, key.kind, start, end))
+        if not apart:
+            mentions.sort(key=_by_start_value)
+        analysis.mentions = mentions
+        return
+
+    @staticmethod
+    def _longest(found: list[tuple[int, int, int, int, _Key]]) -> list[tuple[int, int, int, int, _Key]]:
+        """The matches kept by the longest-match rule (blocked phrases dropped), longest first."""
         if len(found) > 1:
             found.sort(key=_longest_first)
         occupied: set[int] = set()
@@ -161,27 +199,7 @@ class GazetteerComponent:
                 chosen.add((start, end))
             if item[4].label != BLOCK:
                 selected.append(item)
-        mentions: list[Mention] = []
-        lowers: list[int] = []  # LOWER of every token, read on first need
-        mineral_tokens = [item[0] for item in selected if item[4].label == MINERAL]
-        gaz = self.gazetteer
-        for start, end, s, e, key in selected:
-            if key.label == MINERAL:
-                checked = text[s].isupper() or (
-                    end - start == 1 and text[s:e].lower() in gaz.context_required
-                )
-                if checked and not self._mineral_ok(doc, text, start, end, s, e, mineral_tokens):
-                    continue
-                label = "mineral"
-            else:
-                checked = key.kind == "capital" or key.value in gaz.sense_block
-                if checked and not self._country_ok(doc, key.value, key.kind, start, end, lowers):
-                    continue
-                label = "country"
-            mentions.append(Mention(s, e, text[s:e], label, key.value, key.kind, start, end))
-        mentions.sort(key=_by_start_value)
-        analysis.mentions = mentions
-        return doc
+        return selected
 
     def _mineral_ok(
         self, doc: Doc, text: str, start: int, end: int, s: int, e: int, mineral_tokens: list[int]
@@ -202,7 +220,9 @@ class GazetteerComponent:
             return True
         return any(0 < abs(t - start) <= rule.near for t in mineral_tokens if t != start)
 
-    def _country_ok(self, doc: Doc, value: str, kind: str, start: int, end: int, lowers: list[int]) -> bool:
+    def _country_ok(
+        self, doc: Doc, analysis: Analysis, value: str, kind: str, start: int, end: int, lowers: list[int]
+    ) -> bool:
         """False for a capital in a company name ("Beijing-based") or a country in a sentence about
         something else (``sense_block``). ``lowers`` caches the token LOWER ids of ``doc``."""
         if (
@@ -214,6 +234,11 @@ class GazetteerComponent:
             return False
         blocked = self.sense_block_ids.get(value)
         if blocked:
+            words = self.sense_block_words.get(value)
+            if words is not None:
+                lower = analysis.lower
+                if not any(word in lower for word in words):
+                    return True
             if not lowers:
                 lowers.extend(doc.to_array(LOWER).tolist())
             if not blocked.isdisjoint(lowers[max(0, start - 15) : end + 15]):
@@ -266,18 +291,24 @@ class MeasureComponent:
 
     def __call__(self, doc: Doc) -> Doc:
         """Set ``measure`` and the key ``cue`` of the analysis (``none`` when no cue survives)."""
-        analysis = analysis_of(doc)
+        self.process(doc, analysis_of(doc))
+        return doc
+
+    def process(self, doc: Doc, analysis: Analysis) -> None:
+        """As ``__call__``, with the analysis of ``doc`` given."""
         text = analysis.lower
         rules = self.rules
         if rules.trigger.search(text) is None:
-            return doc  # the trigger keywords say which documents may carry a measure at all
+            return  # the trigger keywords say which documents may carry a measure at all
         hits = rules.cue_bank.matches(text, 0, len(text), analysis)
         if not hits:
-            return doc
+            return
         sentences = analysis.sentences
         sentence_of = analysis.sentence_of
-        mineral_sents = {sentence_of(m.start) for m in analysis.mentions if m.label == "mineral"}
-        country_sents = {sentence_of(m.start) for m in analysis.mentions if m.label == "country"}
+        mineral_sents: set[int] = set()
+        country_sents: set[int] = set()
+        for mention in analysis.mentions:
+            (mineral_sents if mention.label == "mineral" else country_sents).add(sentence_of(mention.start))
         has_title = analysis.title_end > 0
         first_body = 1 if has_title else 0
         facts_by_sentence: dict[int, _SentenceFacts] = {}
@@ -303,7 +334,7 @@ class MeasureComponent:
                 score += extra
             best.setdefault(cues.measure, []).append(Cue(cues.measure, start, end, sent, score))
         if not best:
-            return doc
+            return
         best = {m.measure: best[m.measure] for m in rules.measures if m.measure in best}  # rule order
         self._demote_replaced(text, sentences, best)
         ranked = []
@@ -314,7 +345,7 @@ class MeasureComponent:
         _, cue = max(ranked, key=lambda item: (item[0], -item[1].start))
         analysis.measure = cue.measure
         analysis.cue = cue
-        return doc
+        return
 
     @staticmethod
     def _in_context(
@@ -452,11 +483,15 @@ class DirectionComponent:
 
     def __call__(self, doc: Doc) -> Doc:
         """Set ``direction`` (``tighten``/``loosen``/None) for a restrictive measure."""
-        analysis = analysis_of(doc)
+        self.process(doc, analysis_of(doc))
+        return doc
+
+    def process(self, doc: Doc, analysis: Analysis) -> None:
+        """As ``__call__``, with the analysis of ``doc`` given."""
         cue = analysis.cue
         if cue is None or analysis.measure in NO_DIRECTION:
-            return doc
-        text = _lower_of(doc)
+            return
+        text = analysis.lower
         sentences = [analysis.sentences[cue.sentence]]
         if analysis.title_end and cue.sentence != 0:
             sentences.append(analysis.sentences[0])
@@ -468,14 +503,14 @@ class DirectionComponent:
             if span is not None:
                 analysis.direction = "loosen"
                 analysis.direction_span = span
-                return doc
+                return
         for s0, s1 in sentences[:2]:
             if self.rules.unchanged_bank.matches(text, s0, s1):
                 analysis.direction = None
-                return doc
+                return
         analysis.direction = "tighten"
         analysis.direction_span = (cue.start, cue.end)
-        return doc
+        return
 
     def _loosen(self, text: str, s0: int, s1: int, measure: str) -> tuple[int, int] | None:
         """The first loosening phrase (in pattern order) that acts on a restriction of ``measure``."""
@@ -531,11 +566,15 @@ class RolesComponent:
 
     def __call__(self, doc: Doc) -> Doc:
         """Set ``imposing`` and ``target`` of the analysis."""
-        analysis = analysis_of(doc)
+        self.process(doc, analysis_of(doc))
+        return doc
+
+    def process(self, doc: Doc, analysis: Analysis) -> None:
+        """As ``__call__``, with the analysis of ``doc`` given."""
         cue = analysis.cue
         if cue is None or analysis.measure == "none":
-            return doc
-        text = _text_of(doc)
+            return
+        text = _text_of(doc, analysis)
         measure = analysis.measure
         sentences = [cue.sentence]
         if analysis.title_end and cue.sentence != 0:
@@ -578,10 +617,10 @@ class RolesComponent:
             analysis.target_span = (target.start, target.end)
         elif measure in EXPORT_MEASURES or measure in ("import_tariff", "investigation"):
             s0, s1 = analysis.sentences[cue.sentence]
-            found = self.rules.all_targets.search(_lower_of(doc), s0, s1)
+            found = self.rules.all_targets.search(analysis.lower, s0, s1)
             analysis.target = "ALL"
             analysis.target_span = found.span() if found else None
-        return doc
+        return
 
     def _role(
         self,
@@ -702,14 +741,18 @@ class DateComponent:
 
     def __call__(self, doc: Doc) -> Doc:
         """Set ``effective_date`` (ISO) when a measure was found and a start date is stated."""
-        analysis = analysis_of(doc)
+        self.process(doc, analysis_of(doc))
+        return doc
+
+    def process(self, doc: Doc, analysis: Analysis) -> None:
+        """As ``__call__``, with the analysis of ``doc`` given."""
         if analysis.measure == "none":
-            return doc
-        found = find_effective_date(_text_of(doc), _lower_of(doc))
+            return
+        found = find_effective_date(_text_of(doc, analysis), analysis.lower)
         if found is not None:
             analysis.effective_date = found.iso
             analysis.date_span = (found.start, found.end)
-        return doc
+        return
 
 
 @Language.factory("monitor_date_v1")

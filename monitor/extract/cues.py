@@ -77,7 +77,38 @@ class WordPattern:
 
     def search(self, text: str, pos: int = 0, endpos: int | None = None) -> re.Match[str] | None:
         """The first match in ``text[pos:endpos]`` that starts at a word boundary."""
-        return next(self.finditer(text, pos, endpos), None)
+        end = len(text) if endpos is None else endpos
+        search = self.rx.search
+        boundary = self.boundary
+        while pos <= end:
+            match = search(text, pos, end)
+            if match is None:
+                return None
+            start = match.start()
+            if boundary and start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+                pos = start + 1
+                continue
+            return match
+        return None
+
+    def spans(self, text: str, pos: int, endpos: int) -> list[tuple[int, int]]:
+        """``(start, end)`` of the matches in ``text[pos:endpos]`` (as :meth:`finditer`), without a
+        generator: this runs once per sentence with a cue."""
+        found: list[tuple[int, int]] = []
+        search = self.rx.search
+        boundary = self.boundary
+        while pos <= endpos:
+            match = search(text, pos, endpos)
+            if match is None:
+                break
+            start = match.start()
+            if boundary and start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+                pos = start + 1
+                continue
+            stop = match.end()
+            found.append((start, stop))
+            pos = stop if stop > start else start + 1
+        return found
 
 
 def _top_level_alternatives(pattern: str) -> list[str]:
@@ -119,9 +150,11 @@ class WordAlternatives:
 
     def spans(self, text: str, pos: int, endpos: int) -> list[tuple[int, int]]:
         """``(start, end)`` of the matches in ``text[pos:endpos]``, in order."""
-        found = [m.span() for part in self.parts for m in part.finditer(text, pos, endpos)]
-        if len(self.parts) > 1:
-            found.sort()
+        parts = self.parts
+        if len(parts) == 1:
+            return parts[0].spans(text, pos, endpos)
+        found = [span for part in parts for span in part.spans(text, pos, endpos)]
+        found.sort()
         return found
 
     def search(self, text: str, pos: int, endpos: int) -> bool:
@@ -140,6 +173,9 @@ class _Plain:
 
     def search(self, text: str, pos: int, endpos: int) -> re.Match[str] | None:
         return self.rx.search(text, pos, endpos)
+
+    def spans(self, text: str, pos: int, endpos: int) -> list[tuple[int, int]]:
+        return [m.span() for m in self.rx.finditer(text, pos, endpos)]
 
 
 def _compile(pattern: Any, where: str) -> re.Pattern[str]:

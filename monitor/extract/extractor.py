@@ -7,7 +7,7 @@ non-English, invalid Unicode) gives an empty extraction, never an exception.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import spacy
@@ -62,10 +62,9 @@ def _empty(truncated: bool = False) -> Extraction:
     return Extraction(truncated=truncated)
 
 
-def _span_at(text: str, label: str, value: str, where: tuple[int, int] | None) -> Span | None:
-    if where is None:
-        return None
-    return _new_span(where[0], where[1], text[where[0] : where[1]], label, value)
+def _add_span(spans: list[Span], text: str, label: str, value: str, where: tuple[int, int] | None) -> None:
+    if where is not None:
+        spans.append(_new_span(where[0], where[1], text[where[0] : where[1]], label, value))
 
 
 class Extractor:
@@ -76,10 +75,17 @@ class Extractor:
             raise ConfigError(f"extract: max_chars must be positive, got {max_chars}")
         self.max_chars = max_chars
         self.nlp = build_pipeline(spacy_model)
+        self._tokenizer: Callable[[str], Doc] = self.nlp.tokenizer
+        # Our components expose ``process(doc, analysis)``: called directly, the analysis is not
+        # looked up in ``doc.user_data`` once per component. The pipeline is read here, once.
+        processes = [getattr(component, "process", None) for _, component in self.nlp.pipeline]
+        self._steps: tuple[Callable[[Doc, Analysis], None], ...] | None = (
+            tuple(p for p in processes if p is not None) if all(processes) else None
+        )
 
     def extract(self, text: str, title: str = "") -> Extraction:
         """Extract tags from one document; offsets refer to ``analysed_text(title, text)``."""
-        return next(self.pipe([(title, text)]))
+        return self._one(title, text)
 
     def pipe(self, items: Iterable[tuple[str, str]], batch_size: int = 256) -> Iterator[Extraction]:
         """Extract tags from ``(title, text)`` pairs, yielding results in the same order.
@@ -88,19 +94,26 @@ class Extractor:
         components keep no state between documents and gain nothing from batches, and one
         document at a time keeps memory flat. ``batch_size`` is accepted for compatibility.
         """
-        components = [component for _, component in self.nlp.pipeline]
-        prepare = self._prepare
-        result = self._result
+        one = self._one
         for title, text in items:
-            prepared = prepare(title, text)
-            if isinstance(prepared, Doc):
-                for component in components:
-                    prepared = component(prepared)
-                yield result(prepared)
-            else:
-                yield prepared
+            yield one(title, text)
 
-    def _prepare(self, title: object, text: object) -> Doc | Extraction:
+    def _one(self, title: object, text: object) -> Extraction:
+        prepared = self._prepare(title, text)
+        if isinstance(prepared, Extraction):
+            return prepared  # nothing to analyse
+        doc, analysis = prepared
+        steps = self._steps
+        if steps is not None:
+            for step in steps:
+                step(doc, analysis)
+        else:  # a pipeline with components of other kinds: the spaCy protocol, doc in, doc out
+            for _, component in self.nlp.pipeline:
+                doc = component(doc)
+            analysis = analysis_of(doc)
+        return self._result(analysis)
+
+    def _prepare(self, title: object, text: object) -> tuple[Doc, Analysis] | Extraction:
         title_str = _as_text(title)
         text_str = _as_text(text)
         if title_str is None or text_str is None:
@@ -112,38 +125,42 @@ class Extractor:
         full = screen(analysed_text(title_str, text_str))
         if full is None:
             return _empty(truncated)
-        lower = lower_same_length(full)
-        doc = self.nlp.make_doc(full)
-        doc.user_data[USER_DATA_KEY] = Analysis(full, len(title_str) if title_str else 0, truncated, lower)
-        return doc
+        analysis = Analysis(full, len(title_str) if title_str else 0, truncated, lower_same_length(full))
+        # The tokenizer itself: ``nlp.make_doc`` only adds a length check (kept for long texts).
+        doc = self._tokenizer(full) if len(full) <= self.nlp.max_length else self.nlp.make_doc(full)
+        doc.user_data[USER_DATA_KEY] = analysis
+        return doc, analysis
 
     @staticmethod
-    def _result(doc: Doc) -> Extraction:
-        analysis = analysis_of(doc)
-        text = analysis.text if analysis.text is not None else doc.text
-        spans: list[Span | None] = []
+    def _result(analysis: Analysis) -> Extraction:
+        new_span = _new_span
         minerals: list[str] = []
         countries: list[str] = []
+        spans: list[Span] = [new_span(m.start, m.end, m.text, m.label, m.value) for m in analysis.mentions]
         for mention in analysis.mentions:
             value = mention.value
-            spans.append(_new_span(mention.start, mention.end, mention.text, mention.label, value))
             bucket = minerals if mention.label == "mineral" else countries
             if value not in bucket:
                 bucket.append(value)
         measure = analysis.measure
+        cue = analysis.cue
+        if cue is None:  # no measure: nothing more to report (the common case)
+            return _new_extraction(
+                minerals, countries, None, None, measure, None, None, spans, analysis.truncated
+            )
+        text = analysis.text or ""
         imposing = analysis.imposing
         target = analysis.target
-        if analysis.cue is not None and measure != "none":
-            spans.append(_span_at(text, "measure", measure, (analysis.cue.start, analysis.cue.end)))
+        if measure != "none":
+            spans.append(new_span(cue.start, cue.end, text[cue.start : cue.end], "measure", measure))
         if analysis.direction:
-            spans.append(_span_at(text, "direction", analysis.direction, analysis.direction_span))
+            _add_span(spans, text, "direction", analysis.direction, analysis.direction_span)
         if imposing is not None:
-            spans.append(_span_at(text, "imposing_country", imposing.value, (imposing.start, imposing.end)))
+            _add_span(spans, text, "imposing_country", imposing.value, (imposing.start, imposing.end))
         if target:
-            spans.append(_span_at(text, "target_country", target, analysis.target_span))
+            _add_span(spans, text, "target_country", target, analysis.target_span)
         if analysis.effective_date:
-            spans.append(_span_at(text, "date", analysis.effective_date, analysis.date_span))
-        kept = [span for span in spans if span is not None]
+            _add_span(spans, text, "date", analysis.effective_date, analysis.date_span)
         imposing_value = imposing.value if imposing is not None else None
         for code in (imposing_value, target):
             if code and code != "ALL" and code not in countries:
@@ -156,7 +173,7 @@ class Extractor:
             measure,
             analysis.direction,
             analysis.effective_date,
-            kept,
+            spans,
             analysis.truncated,
         )
 
