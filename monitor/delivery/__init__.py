@@ -2,8 +2,8 @@
 
 The package reads like the pipeline (as Alertmanager's ``notify``)::
 
-    Dispatcher.handle(alert)
-      -> store.upsert_alert          idempotent: the same revision twice does nothing
+    Dispatcher.handle_many(alerts)   (handle(alert) is a batch of one)
+      -> store.upsert_alerts         one transaction per batch; the same revision twice does nothing
       -> AlertFeed.publish           wakes the live-stream (SSE) clients
       -> matching.subscription_matches
       -> store.enqueue_deliveries    pending deliveries persist, so a restart resumes them

@@ -1,7 +1,8 @@
 """The :class:`Dispatcher`: the delivery stage's entry point, called by the streaming layer.
 
-``handle(alert)`` persists the alert (idempotently), wakes the live stream, matches the
-subscriptions and enqueues one delivery per matching immediate subscription. Each subscription has
+``handle_many(alerts)`` (or ``handle(alert)``, a batch of one) persists the alerts (idempotently, one
+store transaction per batch), wakes the live stream, matches the subscriptions and enqueues one
+delivery per changed alert and matching immediate subscription. Each subscription has
 its own queue and ``per_subscription_concurrency`` sending tasks, so a slow or failing receiver
 delays no other. Pending deliveries live in the store: failed attempts are retried by the poller
 with exponential backoff, deliveries left by a stopped or crashed worker are taken over when their
@@ -16,7 +17,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -33,15 +34,18 @@ from monitor.delivery.settings import DeliverySettings
 from monitor.delivery.signing import message_id, signed_headers
 from monitor.delivery.ssrf import Resolver, UnresolvableHostError, UnsafeUrlError, check_url, system_resolve
 from monitor.delivery.subscription import AlertmanagerChannel, DigestDelivery, WebhookChannel
-from monitor.errors import DeliveryError
+from monitor.errors import DeliveryError, StoreError
 from monitor.observability.metrics import Metrics
 from monitor.records import SEVERITIES, Alert, DeadLetter
 from monitor.store.base import AlertStore, AttemptRecord, DeliveryRecord, NewDelivery, SubscriptionRecord
+from monitor.store.sql import is_transient
 
 log = logging.getLogger(__name__)
 
 DeadLetterCallback = Callable[[DeadLetter], Awaitable[None]]
 Clock = Callable[[], datetime]
+#: Alerts whose deliveries a failed batch still owes, remembered for its retry (the oldest are dropped).
+_MAX_OWED = 10_000
 #: The topic alerts come from, named in dead letters.
 ALERTS_TOPIC = "monitor.rules.alerts.v1"
 
@@ -57,6 +61,9 @@ class Notifier(Protocol):
 
     async def handle(self, alert: Alert) -> None:
         """Persist, publish and deliver one alert (idempotent per revision)."""
+
+    async def handle_many(self, alerts: Sequence[Alert]) -> None:
+        """Persist, publish and deliver a batch of alerts, in order (idempotent per revision)."""
 
 
 def utc_now() -> datetime:
@@ -148,6 +155,9 @@ class Dispatcher:
         self._loops: list[asyncio.Task[None]] = []
         self._running = False
         self._gauge_refresh: asyncio.Task[None] | None = None
+        # Alerts stored by a handle_many whose deliveries are not enqueued yet (the store failed in
+        # between): a retry of the batch sees them unchanged but still owes their deliveries.
+        self._owed: dict[tuple[str, int], Alert] = {}
 
     # --- life cycle ---------------------------------------------------------------------------------
 
@@ -207,47 +217,82 @@ class Dispatcher:
 
         The same alert revision twice does nothing the second time (nor does an older revision).
         """
+        await self.handle_many([alert])
+
+    async def handle_many(self, alerts: Sequence[Alert]) -> None:
+        """:meth:`handle` for each alert in order, with one store transaction for the batch.
+
+        The same deliveries (message ids, bodies, order) as handling the alerts one by one, from one
+        alert upsert, at most one subscriptions read and one delivery insert per batch. A transient
+        store failure raises :class:`~monitor.errors.StoreError` (``transient=True``): retry the whole
+        batch; what was stored is not stored twice, and deliveries a failed attempt owed are
+        enqueued by the retry.
+        """
+        if not alerts:
+            return
+        try:
+            await self._handle_many(alerts)
+        except StoreError:
+            raise
+        except Exception as err:
+            if is_transient(err):
+                raise StoreError(f"alert store unavailable: {err}", transient=True) from err
+            raise
+
+    async def _handle_many(self, alerts: Sequence[Alert]) -> None:
         handled_at = time.monotonic()
         now = self.clock()
-        result = await self.store.upsert_alert(alert, now=now)
-        if not result.changed:
+        results = await self.store.upsert_alerts(alerts, now=now)
+        stored: list[Alert] = []
+        for alert, result in zip(alerts, results, strict=True):
+            key = (alert.id, alert.revision)
+            if result.changed:
+                stored.append(result.stored.alert)
+            elif (owed := self._owed.pop(key, None)) is not None:
+                # Stored by an earlier attempt of this batch that failed before its deliveries
+                # were enqueued: the retry enqueues them (the store skips those already there).
+                stored.append(owed)
+        # Owed until enqueued; bounded, as a batch that keeps failing for good is never retried.
+        self._owed.update(((a.id, a.revision), a) for a in stored)
+        while len(self._owed) > _MAX_OWED:
+            del self._owed[next(iter(self._owed))]
+        if not stored:
             return
-        self.feed.publish()
-        self._refresh_open_alerts_soon()
-        stored = result.stored.alert
+        if any(r.changed for r in results):
+            self.feed.publish()
+            self._refresh_open_alerts_soon()
         page = await self.store.list_subscriptions(limit=100_000)
-        wanted = [
-            s
-            for s in page.items
-            if s.active
-            and not isinstance(s.spec.delivery, DigestDelivery)
-            and subscription_matches(s.spec.filters, stored)
-        ]
-        if not wanted:
-            return
+        wanted = [s for s in page.items if s.active and not isinstance(s.spec.delivery, DigestDelivery)]
         new = [
             NewDelivery(
                 subscription_id=s.id,
                 channel_type=s.spec.channel.type,
-                message_id=message_id(stored.id, stored.revision, s.id),
+                message_id=message_id(alert.id, alert.revision, s.id),
                 body=build_body(
                     s.spec.channel.type,
-                    [stored],
+                    [alert],
                     base_url=self.settings.public_base_url,
                     now=now,
                     teams_max_bytes=self.settings.teams_max_bytes,
                 ),
                 kind="alert",
-                alert_id=stored.id,
-                revision=stored.revision,
+                alert_id=alert.id,
+                revision=alert.revision,
             )
+            for alert in stored
             for s in wanted
+            if subscription_matches(s.spec.filters, alert)
         ]
-        # Not running (stopping): leave them unleased, for the next poller of any worker.
-        lease_until = now + timedelta(seconds=self.settings.lease_s) if self._running else now
-        records = await self.store.enqueue_deliveries(new, now=now, owner=self.owner, lease_until=lease_until)
-        for record in records:
-            self._submit(_Job(record, handled_at))
+        if new:
+            # Not running (stopping): leave them unleased, for the next poller of any worker.
+            lease_until = now + timedelta(seconds=self.settings.lease_s) if self._running else now
+            records = await self.store.enqueue_deliveries(
+                new, now=now, owner=self.owner, lease_until=lease_until
+            )
+            for record in records:
+                self._submit(_Job(record, handled_at))
+        for alert in stored:
+            self._owed.pop((alert.id, alert.revision), None)
 
     def _refresh_open_alerts_soon(self) -> None:
         # Counting open alerts is a query over the whole table: at most once per interval while alerts

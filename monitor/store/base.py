@@ -56,7 +56,10 @@ def merge_status(stored: str | None, incoming: str) -> str:
 
 @dataclass(frozen=True)
 class UpsertResult:
-    """What :meth:`AlertStore.upsert_alert` did: ``changed`` is false for a duplicate or an older revision."""
+    """What :meth:`AlertStore.upsert_alert` did: ``changed`` is false for a duplicate or an older revision.
+
+    ``created`` is true when the alert id was not stored before (nor earlier in the same batch).
+    """
 
     stored: StoredAlert
     changed: bool
@@ -181,6 +184,13 @@ class AlertStore(Protocol):
     # alerts
     async def upsert_alert(self, alert: Alert, *, now: datetime) -> UpsertResult:
         """Keep the highest revision; the same (id, revision) twice changes nothing."""
+
+    async def upsert_alerts(self, alerts: Sequence[Alert], *, now: datetime) -> list[UpsertResult]:
+        """:meth:`upsert_alert` for each alert in order, in one transaction: one result per alert.
+
+        A transient failure raises :class:`~monitor.errors.StoreError` (``transient=True``) and
+        stores nothing; retrying the same batch is safe.
+        """
 
     async def get_alert(self, alert_id: str) -> StoredAlert | None:
         """One alert (its evidence lists are on the record), or None."""

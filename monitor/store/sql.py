@@ -16,9 +16,10 @@ import base64
 import binascii
 import json
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from monitor.delivery.matching import AlertQuery, alert_countries
 from monitor.delivery.schedule import next_digest_at
 from monitor.delivery.subscription import DigestDelivery, SubscriptionSpec
+from monitor.errors import StoreError
 from monitor.records import Alert, TaggedEvent, severity_rank
 from monitor.store import models as m
 from monitor.store.base import (
@@ -137,6 +139,126 @@ def _rank(severity: str) -> int:
         return severity_rank(severity)
     except ValueError:
         return -1
+
+
+#: Ids per ``IN (...)`` list: far below SQLite's and asyncpg's bound-parameter limits.
+_IN_CHUNK = 500
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _tag_rows(alert: Alert) -> list[dict[str, Any]]:
+    tags = {("mineral", v.lower()) for v in alert.minerals} | {("country", c) for c in alert_countries(alert)}
+    return [{"alert_id": alert.id, "kind": k, "value": v} for k, v in sorted(tags)]
+
+
+def _evidence_rows(alert: Alert) -> list[dict[str, Any]]:
+    evidence: dict[tuple[str, str], int] = {}
+    for kind, values in (("document", alert.document_ids), ("source", alert.sources), ("url", alert.urls)):
+        for position, value in enumerate(values):
+            # The column holds 2048 characters; the first position of a value (after the cut) counts.
+            evidence.setdefault((kind, value[:2048]), position)
+    return [{"alert_id": alert.id, "kind": k, "value": v, "position": p} for (k, v), p in evidence.items()]
+
+
+@dataclass(slots=True)
+class _Version:
+    """One alert's state during a batch upsert: as read from the table, or as a change writes it.
+
+    A change's ``seq`` is known once its event is appended; results are built from these, so a
+    batch needs no re-read of what it wrote.
+    """
+
+    id: str
+    revision: int
+    status: str
+    data: str
+    stored_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    seq: int = 0
+    incoming: Alert | None = None  # set on a change: the alert whose columns, tags, evidence are written
+    _parsed: StoredAlert | None = None
+
+    @classmethod
+    def of_row(cls, row: Row[Any]) -> _Version:
+        """The stored state of an ``alerts`` row."""
+        return cls(
+            id=row.id,
+            revision=row.revision,
+            status=row.status,
+            data=row.data,
+            stored_at=row.stored_at,
+            acknowledged_at=row.acknowledged_at,
+            resolved_at=row.resolved_at,
+            seq=row.seq,
+        )
+
+    @classmethod
+    def of_change(cls, alert: Alert, before: _Version | None, now: datetime) -> _Version:
+        """The state after storing ``alert`` over ``before`` (None: a new alert)."""
+        status = merge_status(before.status if before is not None else None, alert.status)
+        stored = with_status(alert, status) if status != alert.status else alert
+        return cls(
+            id=alert.id,
+            revision=alert.revision,
+            status=status,
+            data=stored.dumps().decode(),
+            stored_at=now,
+            # An acknowledgement keeps its time while the alert stays acknowledged; the first
+            # resolution's time is kept across later resolved revisions.
+            acknowledged_at=before.acknowledged_at
+            if before is not None and status == "acknowledged"
+            else None,
+            resolved_at=(
+                (before.resolved_at if before is not None and before.resolved_at else now)
+                if status == "resolved"
+                else None
+            ),
+            incoming=alert,
+        )
+
+    def written(self) -> Alert:
+        """The incoming alert of a change."""
+        assert self.incoming is not None, "only a change is written"
+        return self.incoming
+
+    def row(self) -> dict[str, Any]:
+        """The ``alerts`` row of a change."""
+        alert = self.written()
+        return {
+            "id": self.id,
+            "fingerprint": alert.fingerprint,
+            "rule": alert.rule,
+            "severity": alert.severity,
+            "severity_rank": _rank(alert.severity),
+            "measure": alert.measure,
+            "direction": alert.direction,
+            "status": self.status,
+            "revision": self.revision,
+            "raised_at": alert.raised_at,
+            "updated_at": alert.updated_at,
+            "stored_at": self.stored_at,
+            "acknowledged_at": self.acknowledged_at,
+            "resolved_at": self.resolved_at,
+            "seq": self.seq,
+            "data": self.data,
+        }
+
+    def stored(self) -> StoredAlert:
+        """The state as :meth:`SqlAlertStore.get_alert` would read it back (parsed once)."""
+        if self._parsed is None:
+            self._parsed = StoredAlert(
+                alert=Alert.from_data(json.loads(self.data)),
+                seq=self.seq,
+                stored_at=self.stored_at,
+                acknowledged_at=self.acknowledged_at,
+                resolved_at=self.resolved_at,
+            )
+        return self._parsed
 
 
 class SqlAlertStore:
@@ -311,68 +433,99 @@ class SqlAlertStore:
 
     async def upsert_alert(self, alert: Alert, *, now: datetime) -> UpsertResult:
         """Store ``alert`` unless the same or a higher revision is already stored."""
+        return (await self.upsert_alerts([alert], now=now))[0]
+
+    async def upsert_alerts(self, alerts: Sequence[Alert], *, now: datetime) -> list[UpsertResult]:
+        """Store a batch of alerts in one transaction; one result per alert, in order.
+
+        The outcome equals :meth:`upsert_alert` called for each alert in turn (an alert whose revision
+        is not above the stored one, or one earlier in the batch, is ignored; statuses merge the same
+        way; one stream event per change, in batch order), in a fixed number of round trips.
+        Idempotent: retrying a batch that failed (or even one that was stored) stores nothing twice.
+        A transient database failure raises :class:`~monitor.errors.StoreError` (``transient=True``)
+        and stores nothing of the batch.
+        """
+        if not alerts:
+            return []
+        try:
+            return await self._upsert_alerts(alerts, now.astimezone(UTC))
+        except StoreError:
+            raise
+        except Exception as err:
+            if is_transient(err):
+                raise StoreError(f"alert store unavailable: {err}", transient=True) from err
+            raise
+
+    async def _upsert_alerts(self, alerts: Sequence[Alert], now: datetime) -> list[UpsertResult]:
+        ids = list(dict.fromkeys(a.id for a in alerts))
         async with self._tx(events=True) as conn:
-            row = (await conn.execute(select(m.alerts).where(m.alerts.c.id == alert.id))).first()
-            if row is not None and alert.revision <= row.revision:
-                return UpsertResult(stored=self._stored(row), changed=False, created=False)
-            status = merge_status(row.status if row is not None else None, alert.status)
-            stored = with_status(alert, status) if status != alert.status else alert
-            seq = await self._append_event(conn, stored, now)
-            values = {
-                "fingerprint": alert.fingerprint,
-                "rule": alert.rule,
-                "severity": alert.severity,
-                "severity_rank": _rank(alert.severity),
-                "measure": alert.measure,
-                "direction": alert.direction,
-                "status": status,
-                "revision": alert.revision,
-                "raised_at": alert.raised_at,
-                "updated_at": alert.updated_at,
-                "stored_at": now,
-                "seq": seq,
-                "data": stored.dumps().decode(),
-                "acknowledged_at": row.acknowledged_at
-                if row is not None and status == "acknowledged"
-                else None,
-                "resolved_at": (
-                    (row.resolved_at if row is not None and row.resolved_at else now)
-                    if status == "resolved"
-                    else None
-                ),
-            }
-            if row is None:
-                await conn.execute(insert(m.alerts).values(id=alert.id, **values))
-            else:
-                await conn.execute(update(m.alerts).where(m.alerts.c.id == alert.id).values(**values))
-                await conn.execute(delete(m.alert_tags).where(m.alert_tags.c.alert_id == alert.id))
-                await conn.execute(delete(m.alert_evidence).where(m.alert_evidence.c.alert_id == alert.id))
-            tags = {("mineral", v.lower()) for v in alert.minerals} | {
-                ("country", c) for c in alert_countries(alert)
-            }
-            if tags:
-                await conn.execute(
-                    insert(m.alert_tags),
-                    [{"alert_id": alert.id, "kind": k, "value": v} for k, v in sorted(tags)],
-                )
-            evidence: dict[tuple[str, str], int] = {}
-            for kind, values_ in (
-                ("document", alert.document_ids),
-                ("source", alert.sources),
-                ("url", alert.urls),
-            ):
-                for position, value in enumerate(values_):
-                    evidence.setdefault((kind, value[:2048]), position)
-            if evidence:
-                await conn.execute(
-                    insert(m.alert_evidence),
-                    [
-                        {"alert_id": alert.id, "kind": k, "value": v, "position": p}
-                        for (k, v), p in evidence.items()
-                    ],
-                )
-            new_row = (await conn.execute(select(m.alerts).where(m.alerts.c.id == alert.id))).one()
-            return UpsertResult(stored=self._stored(new_row), changed=True, created=row is None)
+            # The state of each id as the batch goes: first what is stored, then each accepted revision.
+            current: dict[str, _Version] = {}
+            for chunk in _chunks(ids, _IN_CHUNK):
+                rows = (await conn.execute(select(m.alerts).where(m.alerts.c.id.in_(chunk)))).all()
+                current.update((row.id, _Version.of_row(row)) for row in rows)
+            existed = set(current)
+            plan: list[tuple[_Version, bool, bool]] = []  # (state reported, changed, created)
+            changes: list[_Version] = []
+            for alert in alerts:
+                before = current.get(alert.id)
+                if before is not None and alert.revision <= before.revision:
+                    plan.append((before, False, False))
+                    continue
+                version = _Version.of_change(alert, before, now)
+                current[alert.id] = version
+                changes.append(version)
+                plan.append((version, True, before is None))
+            if changes:
+                await self._write_changes(conn, changes, existed, now)
+        return [
+            UpsertResult(stored=version.stored(), changed=changed, created=created)
+            for version, changed, created in plan
+        ]
+
+    async def _write_changes(
+        self, conn: AsyncConnection, changes: list[_Version], existed: set[str], now: datetime
+    ) -> None:
+        """Append the events of ``changes`` (in order) and write the final state of each changed id."""
+        events = [
+            {"alert_id": v.id, "revision": v.revision, "status": v.status, "at": now, "data": v.data}
+            for v in changes
+        ]
+        # One multi-row INSERT. PostgreSQL: SQLAlchemy orders the generated seqs as the rows given
+        # (INSERT .. SELECT .. ORDER BY); SQLite cannot guarantee that in one statement, so there we
+        # match the returned rows by (alert_id, revision), unique among a batch's changes. SQLite fills
+        # a multi-row VALUES in order under the write lock, checked below.
+        stmt = insert(m.alert_events).returning(
+            m.alert_events.c.seq,
+            m.alert_events.c.alert_id,
+            m.alert_events.c.revision,
+            sort_by_parameter_order=self.dialect == "postgresql",
+        )
+        returned = (await conn.execute(stmt, events)).all()
+        seqs = {(r.alert_id, r.revision): int(r.seq) for r in returned}
+        previous = 0
+        for v in changes:
+            v.seq = seqs[(v.id, v.revision)]
+            if v.seq <= previous:  # would break the live stream's order: never commit that
+                raise RuntimeError("alert events were not numbered in batch order")
+            previous = v.seq
+        final = list({v.id: v for v in changes}.values())  # the last accepted revision of each id
+        upsert = self._insert(m.alerts)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=["id"],
+            set_={c.name: upsert.excluded[c.name] for c in m.alerts.c if c.name != "id"},
+        )
+        await conn.execute(upsert, [v.row() for v in final])
+        replaced = [v.id for v in final if v.id in existed]
+        for chunk in _chunks(replaced, _IN_CHUNK):
+            await conn.execute(delete(m.alert_tags).where(m.alert_tags.c.alert_id.in_(chunk)))
+            await conn.execute(delete(m.alert_evidence).where(m.alert_evidence.c.alert_id.in_(chunk)))
+        tags = [row for v in final for row in _tag_rows(v.written())]
+        if tags:
+            await conn.execute(insert(m.alert_tags), tags)
+        evidence = [row for v in final for row in _evidence_rows(v.written())]
+        if evidence:
+            await conn.execute(insert(m.alert_evidence), evidence)
 
     async def get_alert(self, alert_id: str) -> StoredAlert | None:
         """One alert, or None."""
@@ -708,18 +861,21 @@ class SqlAlertStore:
             }
             for d in deliveries
         ]
-        out: list[DeliveryRecord] = []
+        # One multi-row INSERT; the rows come back in no set order, so they are put back in the order
+        # given by their (subscription, message id), unique in the table.
+        stmt = (
+            self._insert(m.deliveries)
+            .on_conflict_do_nothing(index_elements=["subscription_id", "message_id"])
+            .returning(*m.deliveries.c)
+        )
         async with self._tx() as conn:
-            for values in rows:
-                stmt = (
-                    self._insert(m.deliveries)
-                    .values(**values)
-                    .on_conflict_do_nothing(index_elements=["subscription_id", "message_id"])
-                    .returning(*m.deliveries.c)
-                )
-                row = (await conn.execute(stmt)).first()
-                if row is not None:
-                    out.append(self._delivery(row))
+            inserted = (await conn.execute(stmt, rows)).all()
+        by_key = {(r.subscription_id, r.message_id): r for r in inserted}
+        out: list[DeliveryRecord] = []
+        for d in deliveries:
+            row = by_key.pop((d.subscription_id, d.message_id), None)
+            if row is not None:  # None: stored before (or given twice)
+                out.append(self._delivery(row))
         return out
 
     async def claim_due_deliveries(

@@ -283,8 +283,7 @@ class _StoreSink:
     async def handle_many(self, alerts: Sequence[Alert]) -> None:
         """Persist a batch of alerts in one transaction, then publish and deliver them."""
         try:
-            for alert in alerts:
-                await self.dispatcher.handle(alert)
+            await self.dispatcher.handle_many(alerts)
         except Exception as err:
             if is_transient(err):
                 raise StoreError(f"alert store unavailable: {err}", transient=True) from err

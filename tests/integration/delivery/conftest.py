@@ -67,3 +67,10 @@ async def harness_factory(store: SqlAlertStore) -> AsyncIterator[Callable[..., A
 async def harness(harness_factory: Callable[..., Awaitable[Harness]]) -> Harness:
     """A running dispatcher + API with the default test settings."""
     return await harness_factory()
+
+
+@pytest.fixture
+async def twin(store: SqlAlertStore, tmp_path: Path) -> AsyncIterator[SqlAlertStore]:
+    """A second, empty store on the same back end as ``store`` (to compare two ways of handling)."""
+    async with temporary_store(store.dialect, tmp_path / "twin") as s:
+        yield s

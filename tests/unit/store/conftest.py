@@ -18,3 +18,10 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         pytest.skip("PostgreSQL is not reachable (MONITOR_TEST_POSTGRES_URL or 127.0.0.1:5432)")
     async with temporary_store(request.param, tmp_path) as s:
         yield s
+
+
+@pytest.fixture
+async def twin(store: SqlAlertStore, tmp_path: Path) -> AsyncIterator[SqlAlertStore]:
+    """A second, empty store on the same back end as ``store`` (to compare two ways of writing)."""
+    async with temporary_store(store.dialect, tmp_path / "twin") as s:
+        yield s
