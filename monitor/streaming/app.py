@@ -20,6 +20,7 @@ import functools
 import logging
 import shutil
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -91,6 +92,10 @@ def _key(raw: Any) -> str | None:
     return raw.decode("utf-8", "replace") if isinstance(raw, bytes | bytearray) else str(raw)
 
 
+#: How long a partition's commit may be held back by one offset never handled while later ones are,
+#: before the partition is read again from that offset (see ``_Consumer._new_offset``).
+REREAD_AFTER_S = 5.0
+
 #: How long a fetch waits for data. Faust hard-codes 1,500 ms. Kafka answers a waiting fetch as soon
 #: as data arrives, but Tansu (the embedded broker) waits the full time, so each hop of this very
 #: process waited up to 1.5 s for the previous one. 100 ms costs a few idle fetches a second.
@@ -128,18 +133,21 @@ class _Consumer(faust_kafka.Consumer):
     # -- strict commits ------------------------------------------------------------------------------
     # Faust commits the first run of consecutive acknowledged offsets, and lets one offset slip: it
     # holds back only when the run starts more than one past the committed offset, and never checks
-    # when nothing was committed yet. An offset that was fetched but never handed to an agent (Faust
-    # drops the message in flight when a rebalance suspends the flow) was then committed unprocessed:
-    # the loss the worker-fault tests saw. Here a commit must start exactly at the next offset to
-    # handle: the committed one, or where consumption started on a partition never committed.
+    # when nothing was committed yet. And Faust can drop a fetched message before any agent sees it:
+    # its fetch loop hands each message over while racing the rebalance's "suspend flow" signal,
+    # cancels the hand-over when the signal wins, and still moves its read offset past the message.
+    # Together they committed unprocessed offsets: the loss the worker-fault tests saw. Here a commit
+    # must start exactly at the next offset to handle (the committed one, or where consumption
+    # started on a partition never committed); when later offsets are handled and that one is not
+    # for a while, it was dropped, and the partition is read again from it.
 
     _start_offset: dict[Any, int]
-    _held_back_logged: set[Any]
+    _held_since: dict[Any, float]
 
     async def perform_seek(self) -> None:
         await super().perform_seek()
         self._start_offset = {}
-        self._held_back_logged = set()
+        self._held_since = {}
         for tp in self.assignment():
             if self._committed_offset[tp] is None and not self._is_changelog_tp(tp):
                 position = await self.position(tp)
@@ -175,20 +183,33 @@ class _Consumer(faust_kafka.Consumer):
         if not acked:
             return None
         if acked[0] != expected:
-            if tp not in self._held_back_logged:
-                self._held_back_logged.add(tp)
-                self.log.warning(
-                    "commit of %s held back: offset %d not handled yet (handled from %d on)",
-                    tp,
-                    expected,
-                    acked[0],
-                )
+            self._held_back(tp, expected, acked[0])
             return None
-        self._held_back_logged.discard(tp)
+        self._held_since.pop(tp, None)
         run = next(consecutive_numbers(acked))
         del acked[: len(run)]
         self._acked_index[tp].difference_update(run)
         return int(run[-1]) + 1
+
+    def _held_back(self, tp: Any, expected: int, first_handled: int) -> None:
+        now = time.monotonic()
+        since = self._held_since.setdefault(tp, now)
+        if now - since < REREAD_AFTER_S:
+            return
+        self._held_since[tp] = now  # at most one re-read per interval
+        self.log.warning(
+            "offset %d of %s was fetched but never handled (handled from %d on): reading again from it",
+            expected,
+            tp,
+            first_handled,
+        )
+        self.add_future(self._reread(tp, expected))  # kept and cancelled with the consumer
+
+    async def _reread(self, tp: Any, offset: int) -> None:
+        try:
+            await self.seek(tp, offset)
+        except Exception as err:  # e.g. the partition was revoked meanwhile: its new owner reads it
+            self.log.warning("could not read %s again from %d: %r", tp, offset, err)
 
 
 class _QuietMonitor(Monitor):

@@ -176,25 +176,36 @@ async def where_is(bootstrap: str, group: str, names: TopicNames, document_ids: 
         finally:
             await consumer.stop()
         lines.extend(f"{topic}: {d} at {where or 'nowhere'}" for d, where in found.items())
-    lines.append(await committed_offsets(bootstrap, group))
+    lines.append(
+        await committed_offsets(bootstrap, group, [names.raw, names.documents, names.events, names.alerts])
+    )
     return "\n".join(lines)
 
 
-async def committed_offsets(bootstrap: str, group: str) -> str:
+async def committed_offsets(bootstrap: str, group: str, topics: list[str]) -> str:
     """The group's committed offsets (a commit past a document's offset means it was skipped)."""
-    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
     try:
-        offsets = await admin.list_consumer_group_offsets(group)
+        found = []
+        for topic in topics:
+            for partition in sorted(consumer.partitions_for_topic(topic) or ()):
+                offset = await consumer.committed(TopicPartition(topic, partition))
+                found.append(f"{topic}[{partition}]={offset}")
+        return f"committed offsets of {group}: " + ", ".join(found)
     except Exception as err:  # diagnostics only
-        return f"committed offsets of {group}: unavailable ({err})"
+        return f"committed offsets of {group}: unavailable ({err!r})"
     finally:
-        await admin.close()
-    return f"committed offsets of {group}: " + ", ".join(
-        f"{tp.topic}[{tp.partition}]={meta.offset}" for tp, meta in sorted(offsets.items())
-    )
+        await consumer.stop()
+
+
+def notable_lines(log: Path) -> str:
+    """The log's warnings and errors (the tail is mostly alert lines)."""
+    lines = log.read_text(errors="replace").splitlines()
+    keep = [line for line in lines if '"level": "warning"' in line or '"level": "error"' in line]
+    return "\n".join(keep[-40:])
 
 
 async def eventually_or_explain(
@@ -212,7 +223,10 @@ async def eventually_or_explain(
         stored = set(await stored_document_ids(database))
         missing = sorted(d.id for d in docs if d.id not in stored)
         trail = await where_is(topics[0], topics[2], topics[1], missing) if topics and missing else ""
-        tails = "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-4000:]}" for log in logs)
+        tails = "\n".join(
+            f"--- {log.name}\n{notable_lines(log)}\n...\n{log.read_text(errors='replace')[-2000:]}"
+            for log in logs
+        )
         raise AssertionError(f"documents without an alert: {missing}\n{trail}\n{tails}") from None
 
 

@@ -7,6 +7,7 @@ unprocessed. These tests drive the consumer's bookkeeping directly (no broker is
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
@@ -15,6 +16,7 @@ from faust.types import TP
 
 from monitor.observability.metrics import Metrics
 from monitor.settings import load_settings
+from monitor.streaming import app as app_module
 from monitor.streaming.app import Topology
 
 TOPIC = TP("raw", 0)
@@ -29,7 +31,7 @@ async def consumer() -> AsyncIterator[Any]:
     try:
         consumer = topology.app.consumer
         consumer._start_offset = {}
-        consumer._held_back_logged = set()
+        consumer._held_since = {}
         yield consumer
     finally:
         consumer._thread.thread_loop.close()  # the consumer thread's own loop (never started here)
@@ -72,3 +74,28 @@ async def test_gaps_the_fetch_skipped_count_as_handled(consumer: Any) -> None:
     consumer._gap[TOPIC].addi(4, 6)  # offsets 4 and 5 do not exist (e.g. compacted away)
     consumer._acked[TOPIC] = [3, 6]
     assert consumer._new_offset(TOPIC) == 7
+
+
+async def test_an_offset_held_back_for_a_while_is_read_again(
+    consumer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Later offsets handled, this one not, for REREAD_AFTER_S: it was dropped; seek back to it.
+    seeks: list[tuple[TP, int]] = []
+
+    async def seek(tp: TP, offset: int) -> None:
+        seeks.append((tp, offset))
+
+    monkeypatch.setattr(consumer, "seek", seek)
+    consumer._committed_offset[TOPIC] = 5
+    consumer._acked[TOPIC] = [6, 7]
+    assert consumer._new_offset(TOPIC) is None  # held back from now on
+    assert consumer._new_offset(TOPIC) is None
+    await asyncio.sleep(0.01)
+    assert seeks == []
+    consumer._held_since[TOPIC] -= app_module.REREAD_AFTER_S  # ... for a while
+    assert consumer._new_offset(TOPIC) is None
+    await asyncio.sleep(0.01)
+    assert seeks == [(TOPIC, 5)]
+    consumer._acked[TOPIC].append(5)  # read again and handled: the commit goes on
+    assert consumer._new_offset(TOPIC) == 8
+    assert TOPIC not in consumer._held_since
