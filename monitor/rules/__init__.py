@@ -8,9 +8,13 @@ Faust table can hold it. The public surface::
         state, alerts = evaluate(ruleset, RuleState.from_dict(table[key]), event, key, now)
         table[key] = state.to_dict()
 
+    cache = StateCache()                                # or: keep decoded states between events
+    state, alerts = evaluate(ruleset, cache.get(key, table.get(key)), event, key, now)
+    table[key] = cache.put(key, state)
+
 Modules: ``schema`` (rule file models), ``ruleset`` (loading, routing, digest), ``conditions``
 (matching and labels), ``severity`` and ``exposure`` (exposure-aware severity from ``monitor/data``),
-``fingerprint``, ``state``, ``evaluate``, ``testing`` (rule tests and checks), ``backtest``.
+``fingerprint``, ``state`` (and ``cache``), ``evaluate``, ``testing`` (rule tests and checks), ``backtest``.
 
 For the CLI: ``check(paths) -> list[str]``, ``run_tests(paths, extractor) -> RuleTestReport`` (its
 ``format()`` and ``ok``), ``backtest(ruleset, read_events(path)) -> BacktestReport`` (its ``format()``).
@@ -19,6 +23,7 @@ For the CLI: ``check(paths) -> list[str]``, ``run_tests(paths, extractor) -> Rul
 from __future__ import annotations
 
 from monitor.rules.backtest import BacktestReport, backtest, format_backtest, read_events
+from monitor.rules.cache import StateCache
 from monitor.rules.evaluate import evaluate, evaluate_all
 from monitor.rules.exposure import Exposure, load_exposure
 from monitor.rules.fingerprint import alert_id, fingerprint
@@ -37,6 +42,7 @@ __all__ = [
     "RuleState",
     "RuleTestReport",
     "SeverityPolicy",
+    "StateCache",
     "alert_id",
     "backtest",
     "check",

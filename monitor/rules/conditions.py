@@ -80,7 +80,11 @@ def group_labels(rule: Rule, event: TaggedEvent) -> dict[str, str]:
 
 def routing_key(rule: Rule, event: TaggedEvent) -> str:
     """The partition key of the event under the rule, e.g. ``imposing_country=CN``; ``all`` when none."""
-    labels = rule.routing_labels
+    return routing_key_for(rule.routing_labels, event)
+
+
+def routing_key_for(labels: tuple[str, ...], event: TaggedEvent) -> str:
+    """The partition key of the event for these routing labels (``Rule.routing_labels``)."""
     if not labels:
         return "all"
     return "|".join(f"{label}={label_value(event, label) or '-'}" for label in labels)

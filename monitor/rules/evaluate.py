@@ -18,9 +18,8 @@ key being evaluated:
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -34,14 +33,21 @@ from monitor.rules.conditions import (
     group_labels,
     label_value,
     matches,
-    routing_key,
+    routing_key_for,
 )
 from monitor.rules.exposure import normalise_country
 from monitor.rules.fingerprint import alert_id, fingerprint
 from monitor.rules.ruleset import RuleSet
 from monitor.rules.schema import Rule
 from monitor.rules.severity import effective_direction, severity_for
-from monitor.rules.state import AlertEntry, LadderEntry, RuleState, WindowEntry, retired_key
+from monitor.rules.state import (
+    AlertEntry,
+    LadderEntry,
+    RuleState,
+    WindowEntry,
+    alert_from_document,
+    retired_key,
+)
 
 
 @dataclass(frozen=True)
@@ -77,8 +83,12 @@ def evaluate(
     new_state = state.copy()
     at = event_time(event, now)
     alerts: list[Alert] = []
-    for rule in ruleset.enabled:
-        if routing_key(rule, event) != key or not matches(rule.when, event, ruleset.exposure):
+    keys: dict[tuple[str, ...], str] = {}  # rules share routing labels: one key per label tuple
+    for rule, labels in ruleset.routes:
+        rule_key = keys.get(labels)
+        if rule_key is None:
+            rule_key = keys[labels] = routing_key_for(labels, event)
+        if rule_key != key or not matches(rule.when, event, ruleset.exposure):
             continue
         alerts.extend(_evaluate_rule(ruleset, rule, new_state, event, at, now))
     new_state.prune(now, ruleset.horizons, ruleset.horizon)
@@ -89,8 +99,8 @@ def _evaluate_rule(
     ruleset: RuleSet, rule: Rule, state: RuleState, event: TaggedEvent, at: datetime, now: datetime
 ) -> list[Alert]:
     for entry in state.alerts:
-        if entry.rule == rule.id and event.document_id in entry.alert.get("document_ids", ()):
-            return [Alert.from_data(json.loads(json.dumps(entry.alert)))]  # re-delivered: emit again as is
+        if entry.rule == rule.id and entry.cites(event.document_id):
+            return [entry.to_alert()]  # re-delivered: emit again as is
     if retired_key(rule.id, event.document_id) in state.retired:
         return []  # re-delivered long after its alert expired: that alert is closed
     minerals = event_minerals(event, ruleset.exposure)
@@ -103,7 +113,7 @@ def _evaluate_rule(
     )
     active = _find_active(state, rule, labels, minerals, at) if joinable else None
     if active is not None:
-        alert = _add_evidence(ruleset, rule, active, event, at, now, minerals)
+        alert = _add_evidence(ruleset, rule, state, active, event, at, now, minerals)
         return [alert] if alert is not None else []
     if trigger is not None:
         return [_open(ruleset, rule, state, event, at, now, labels, trigger)]
@@ -173,7 +183,21 @@ def _describe(alert: dict[str, Any], rule: Rule) -> None:
 
 
 def _to_json(alert: Alert) -> dict[str, Any]:
-    return json.loads(alert.dumps())
+    """The JSON form of a new alert: ``json.loads(alert.dumps())`` without the text in between.
+
+    Its values are strings, numbers, None, lists of strings, a dict of strings and datetimes, which the
+    record's JSON encoder writes as ISO 8601 with ``Z`` for UTC (the alert's times are all UTC).
+    """
+    return {
+        name: _to_json_time(value)
+        if isinstance(value, datetime)
+        else list(value)
+        if type(value) is list
+        else dict(value)
+        if type(value) is dict
+        else value
+        for name, value in alert.asdict().items()
+    }
 
 
 def _open(
@@ -234,6 +258,10 @@ def _open(
     )
     document = _to_json(alert)
     _describe(document, rule)
+    # The alert emitted is the one just built, with the texts of its document: the same values as
+    # ``Alert.from_data`` of the document, which holds copies of its lists (neither shares with the other).
+    alert.title = document["title"]
+    alert.summary = document["summary"]
     state.alerts.append(
         AlertEntry(
             rule=rule.id,
@@ -247,38 +275,50 @@ def _open(
             alert=document,
         )
     )
-    return Alert.from_data(dict(document))
+    return alert
 
 
 def _add_evidence(
     ruleset: RuleSet,
     rule: Rule,
+    state: RuleState,
     entry: AlertEntry,
     event: TaggedEvent,
     at: datetime,
     now: datetime,
     minerals: Sequence[str],
 ) -> Alert | None:
-    """Join the event to an alert; return the re-emitted alert, or None when nothing changed."""
-    document = entry.alert
-    entry.last_at = max(entry.last_at, at)
-    entry.touched = now
-    if len(document["document_ids"]) >= rule.max_evidence:
+    """Join the event to an alert; return the re-emitted alert, or None when nothing changed.
+
+    Copy on write: the entry, its alert document and the document's lists are never changed in place
+    (other states and JSON forms share them); a new document and a new entry replace them in ``state``.
+    """
+    index = next(i for i, item in enumerate(state.alerts) if item is entry)
+    old = entry.alert
+    last_at = max(entry.last_at, at)
+    if len(old["document_ids"]) >= rule.max_evidence:
+        state.alerts[index] = replace(entry, last_at=last_at, touched=now)
         return None
     extraction = event.extraction
-    document["document_ids"].append(event.document_id)
-    if event.source not in document["sources"]:
-        document["sources"].append(event.source)
-    if event.url and event.url not in document["urls"]:
-        document["urls"].append(event.url)
+    document = dict(old)
+    document["document_ids"] = [*old["document_ids"], event.document_id]
+    if event.source not in old["sources"]:
+        document["sources"] = [*old["sources"], event.source]
+    if event.url and event.url not in old["urls"]:
+        document["urls"] = [*old["urls"], event.url]
+    doc_minerals: list[str] = old["minerals"]
+    entry_minerals = entry.minerals
     for mineral in minerals:
-        if mineral not in document["minerals"]:
-            document["minerals"].append(mineral)
-        if mineral not in entry.minerals:
-            entry.minerals.append(mineral)
+        if mineral not in doc_minerals:
+            doc_minerals = [*doc_minerals, mineral]
+        if mineral not in entry_minerals:
+            entry_minerals = [*entry_minerals, mineral]
+    document["minerals"] = doc_minerals
+    countries: list[str] = old["countries"]
     for code in _countries(event):
-        if code not in document["countries"]:
-            document["countries"].append(code)
+        if code not in countries:
+            countries = [*countries, code]
+    document["countries"] = countries
     if not document.get("imposing_country"):
         document["imposing_country"] = normalise_country(extraction.imposing_country)
     if not document.get("target_country"):
@@ -292,11 +332,14 @@ def _add_evidence(
     if severity_rank(severity) > severity_rank(document["severity"]):
         document["severity"] = severity
         document["severity_reason"] = reason
-        document["labels"]["severity"] = severity
+        document["labels"] = {**document["labels"], "severity": severity}
     document["revision"] = int(document["revision"]) + 1
     document["updated_at"] = _to_json_time(now)
     _describe(document, rule)
-    return Alert.from_data(json.loads(json.dumps(document)))
+    state.alerts[index] = replace(
+        entry, minerals=entry_minerals, last_at=last_at, touched=now, alert=document
+    )
+    return alert_from_document(document)
 
 
 def _to_json_time(value: datetime) -> str:
@@ -441,7 +484,7 @@ def _ladder(
                 notes.append(f"{mineral}: {previous.measure} -> {measure}")
                 ladder[key] = LadderEntry(measure=measure, rank=rank, at=at)
             elif rank == previous.rank and at > previous.at:
-                previous.at = at
+                ladder[key] = replace(previous, at=at)  # entries are shared with other states
         else:
             ladder[key] = LadderEntry(measure=measure, rank=rank, at=at)
     wanted = "loosen" if rule.type == "de_escalation" else "tighten"

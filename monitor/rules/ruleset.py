@@ -8,10 +8,12 @@ cheap content hash of the files, to notice changes.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -19,7 +21,7 @@ from pydantic import ValidationError
 
 from monitor.errors import ConfigError
 from monitor.records import TaggedEvent
-from monitor.rules.conditions import matches, routing_key
+from monitor.rules.conditions import matches, routing_key_for
 from monitor.rules.exposure import DATA_DIR, Exposure, load_exposure
 from monitor.rules.schema import Rule
 
@@ -216,7 +218,9 @@ class RuleSet:
             built.append(rule)
         return cls(rules=tuple(built), exposure=exposure or load_exposure(), digest=digest)
 
-    @property
+    # Derived values are computed once per set (a set never changes; it is replaced on reload).
+
+    @cached_property
     def enabled(self) -> tuple[Rule, ...]:
         """The rules that are evaluated."""
         return tuple(rule for rule in self.rules if rule.enabled)
@@ -246,18 +250,28 @@ class RuleSet:
     def routing_keys(self, event: TaggedEvent) -> list[str]:
         """The distinct partition keys this event must be evaluated under (one per matching rule's key)."""
         keys: list[str] = []
-        for rule in self.matching(event):
-            key = routing_key(rule, event)
+        by_labels: dict[tuple[str, ...], str] = {}
+        for rule, labels in self.routes:
+            if not matches(rule.when, event, self.exposure):
+                continue
+            key = by_labels.get(labels)
+            if key is None:
+                key = by_labels[labels] = routing_key_for(labels, event)
             if key not in keys:
                 keys.append(key)
         return keys
 
-    @property
-    def horizons(self) -> dict[str, timedelta]:
-        """How long each rule needs its state."""
-        return {rule.id: rule.horizon for rule in self.rules}
+    @cached_property
+    def routes(self) -> tuple[tuple[Rule, tuple[str, ...]], ...]:
+        """The enabled rules, each with the labels of its routing key (``Rule.routing_labels``)."""
+        return tuple((rule, rule.routing_labels) for rule in self.enabled)
 
-    @property
+    @cached_property
+    def horizons(self) -> Mapping[str, timedelta]:
+        """How long each rule needs its state (read-only)."""
+        return MappingProxyType({rule.id: rule.horizon for rule in self.rules})
+
+    @cached_property
     def horizon(self) -> timedelta:
         """The longest state horizon of any rule (30 days when there are no rules)."""
         return max((rule.horizon for rule in self.rules), default=timedelta(days=30))

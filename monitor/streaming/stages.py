@@ -7,7 +7,6 @@ stage is tested without a broker and the agents stay a few lines each.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +16,7 @@ from monitor.errors import DecodeError
 from monitor.extract import Extractor
 from monitor.observability.metrics import Metrics
 from monitor.records import Alert, DeadLetter, Document, TaggedEvent
-from monitor.rules import RuleState, evaluate
+from monitor.rules import StateCache, evaluate
 from monitor.streaming.ruleholder import RuleHolder
 
 
@@ -65,36 +64,6 @@ class Tagged:
 _DECODED_STATES_MAX = 10_000
 
 
-class _DecodedStates:
-    """The decoded :class:`RuleState` of each routing key, next to the table value it came from.
-
-    Decoding the table value for every event cost as much as evaluating the rules: the state of a
-    hot key holds every alert it keeps open. The table hands back the very object it was given, so
-    when the value is that object the decoded state is reused; any other value (recovered from the
-    changelog after a rebalance, written by an older version) is decoded again. ``evaluate`` never
-    mutates the state it is given, so sharing it is safe.
-    """
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._entries: OrderedDict[str, tuple[dict[str, Any], RuleState]] = OrderedDict()
-
-    def decode(self, key: str, stored: dict[str, Any] | None) -> RuleState:
-        """The state for ``key`` given the table's value."""
-        entry = self._entries.get(key)
-        if entry is not None and stored is not None and entry[0] is stored:
-            self._entries.move_to_end(key)
-            return entry[1]
-        return RuleState.from_dict(stored)
-
-    def remember(self, key: str, stored: dict[str, Any], state: RuleState) -> None:
-        """Remember that the table's value ``stored`` for ``key`` decodes to ``state``."""
-        self._entries[key] = (stored, state)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.capacity:
-            self._entries.popitem(last=False)
-
-
 class Stages:
     """The per-message work of ingest, extract, evaluate and notify."""
 
@@ -109,7 +78,9 @@ class Stages:
         self.rules = rules
         self.metrics = metrics
         self.clock = clock
-        self._states = _DecodedStates(_DECODED_STATES_MAX)
+        # Decoding the table value for every event cost as much as the rules: keep states decoded
+        # (reused only while the table holds the very value the cache handed over).
+        self.states = StateCache(_DECODED_STATES_MAX)
 
     def tag(self, document: Document) -> Tagged:
         """Extract tags from a document and compute the routing keys of the rules that may use it."""
@@ -135,7 +106,7 @@ class Stages:
         """Run the rules for one routing key; return the new state (as stored) and the alerts to emit."""
         # ``now`` is processing time (it expires state); the rules take the event's own time from it.
         now = self.clock()
-        new_state, alerts = evaluate(self.rules.current, self._states.decode(key, state), event, key, now)
+        new_state, alerts = evaluate(self.rules.current, self.states.get(key, state), event, key, now)
         for alert in alerts:
             if alert.revision == 1:
                 for mineral in alert.minerals or ["none"]:
@@ -145,9 +116,7 @@ class Stages:
             else:
                 self.metrics.alert_updates.labels(severity=alert.severity).inc()
             self.metrics.end_to_end_latency.observe(max(0.0, (now - event.fetched).total_seconds()))
-        stored = new_state.to_dict()
-        self._states.remember(key, stored, new_state)
-        return stored, alerts
+        return self.states.put(key, new_state), alerts
 
     def dead_letter(
         self, stage: str, topic: str, key: str | None, payload: bytes | None, err: Exception

@@ -127,3 +127,17 @@ def test_a_state_kept_decoded_between_events_gives_what_decoding_the_table_value
         assert [a.dumps() for a in alerts_a] == [b.dumps() for b in alerts_b]
         assert json.dumps(state_a, sort_keys=True) == json.dumps(state_b, sort_keys=True)
     assert state_a is not None and len(state_a["alerts"]) == 2  # type: ignore[arg-type]  # graphite, gallium
+
+
+def test_the_evaluate_stage_reuses_its_decoded_state_while_the_table_holds_its_value(stages: Stages) -> None:
+    tagged = stages.tag(
+        _doc("c1", "China restricts graphite", "China will require export licences for graphite.")
+    )
+    key = tagged.routing_keys[0]
+    stages.states.discard()
+    state, _ = stages.evaluate(tagged.event, key, None)
+    hits = stages.states.hits
+    state, _ = stages.evaluate(tagged.event, key, state)  # the very dict it returned: no decode
+    assert stages.states.hits == hits + 1
+    stages.evaluate(tagged.event, key, json.loads(json.dumps(state)))  # a recovered copy: decoded
+    assert stages.states.hits == hits + 1
