@@ -8,7 +8,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,6 +19,9 @@ from monitor.observability.logging import configure_logging
 from monitor.output import alert_line, alert_to_json, print_json
 from monitor.records import Alert, Document
 from monitor.settings import PACKAGE_DATA, PROJECT_ROOT, Settings, load_settings
+
+if TYPE_CHECKING:
+    from monitor.observability.metrics import Metrics
 
 DEMO_CORPUS = PACKAGE_DATA / "demo" / "corpus.jsonl"
 OFFLINE_SOURCES = PROJECT_ROOT / "pipelines" / "offline.yaml"
@@ -93,10 +96,14 @@ class AlertPrinter:
             click.echo(alert_line(alert))
 
 
-def _stream_documents(path: Path, errors: list[LineError]) -> Iterator[Document]:
+def _stream_documents(
+    path: Path, errors: list[LineError], metrics: Metrics | None = None
+) -> Iterator[Document]:
     for item in read_jsonl(path):
         if isinstance(item, LineError):
             errors.append(item)
+            if metrics is not None:
+                metrics.inputs_rejected.labels("replay", item.category).inc()
             click.echo(f"error: {item}", err=True)
         else:
             yield item
@@ -117,6 +124,7 @@ def _run_pipeline(
     once: bool,
     jsonl: bool,
     poll_sources: Sequence[Any] = (),
+    metrics: Metrics | None = None,
 ) -> tuple[int, AlertPrinter]:
     from monitor.streaming.service import RunOptions, run_service
 
@@ -127,7 +135,7 @@ def _run_pipeline(
         documents=documents, once=once, sinks=[printer], group_id=group, poll_sources=poll_sources
     )
     try:
-        result = asyncio.run(run_service(settings, options))
+        result = asyncio.run(run_service(settings, options, metrics))
     except MonitorError as err:
         raise click.ClickException(str(err)) from err
     except KeyboardInterrupt:
@@ -223,8 +231,13 @@ def replay(ctx: click.Context, file: Path, once: bool, jsonl: bool, **cli_option
     """
     settings = _settings(ctx, **cli_options)
     configure_logging(settings.log)
+    from monitor.observability.metrics import Metrics
+
     errors: list[LineError] = []
-    code, printer = _run_pipeline(settings, _stream_documents(file, errors), once, jsonl)
+    metrics = Metrics()  # the run's /metrics counts the rejected lines too
+    code, printer = _run_pipeline(
+        settings, _stream_documents(file, errors, metrics), once, jsonl, metrics=metrics
+    )
     summary = f"replay: {file}: {len(printer.ids)} alerts, {len(errors)} invalid lines"
     click.echo(summary, err=True)
     sys.exit(code or (1 if errors else 0))

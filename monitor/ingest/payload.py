@@ -135,6 +135,8 @@ class LineError:
     path: str
     line: int
     reason: str
+    #: A bounded category for metrics: ``encoding``, ``json``, ``schema`` or ``duplicate``.
+    category: str = "schema"
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.reason}"
@@ -159,13 +161,13 @@ def read_jsonl(path: Path, default_source: str = "replay") -> Iterator[Document 
             try:
                 data = json.loads(raw.decode("utf-8"))
             except UnicodeDecodeError as err:
-                yield LineError(str(path), number, f"invalid UTF-8 at byte {err.start}")
+                yield LineError(str(path), number, f"invalid UTF-8 at byte {err.start}", "encoding")
                 continue
             except json.JSONDecodeError as err:
-                yield LineError(str(path), number, f"invalid JSON: {err.msg} (column {err.colno})")
+                yield LineError(str(path), number, f"invalid JSON: {err.msg} (column {err.colno})", "json")
                 continue
             except (ValueError, RecursionError) as err:  # an integer over 4300 digits, nesting too deep
-                yield LineError(str(path), number, f"invalid JSON: {json_limit_reason(err)}")
+                yield LineError(str(path), number, f"invalid JSON: {json_limit_reason(err)}", "json")
                 continue
             try:
                 document = parse_payload(data, default_source)
@@ -173,7 +175,9 @@ def read_jsonl(path: Path, default_source: str = "replay") -> Iterator[Document 
                 yield LineError(str(path), number, str(err))
                 continue
             if document.id in seen:
-                yield LineError(str(path), number, f"id: duplicate id {document.id!r} in this file")
+                yield LineError(
+                    str(path), number, f"id: duplicate id {document.id!r} in this file", "duplicate"
+                )
                 continue
             seen.add(document.id)
             yield document
