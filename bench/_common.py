@@ -93,7 +93,9 @@ def bench_settings(
         "partitions": partitions,
     }
     if embedded:
-        kafka.update(rebalance_timeout_s=2.0, session_timeout_s=6.0, heartbeat_interval_s=1.0)
+        kafka.update(
+            rebalance_timeout_s=2.0, session_timeout_s=6.0, heartbeat_interval_s=1.0, fetch_max_wait_ms=10
+        )
     return load_settings(
         overrides={
             "kafka": kafka,
@@ -126,6 +128,7 @@ def kafka_env(
             MONITOR_KAFKA__REBALANCE_TIMEOUT_S="2",
             MONITOR_KAFKA__SESSION_TIMEOUT_S="6",
             MONITOR_KAFKA__HEARTBEAT_INTERVAL_S="1",
+            MONITOR_KAFKA__FETCH_MAX_WAIT_MS="10",
         )
     return env
 

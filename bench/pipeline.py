@@ -139,7 +139,10 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
     # The webhook receiver of the latency run is on loopback, which the SSRF guard refuses by default.
     delivery = settings.delivery.model_copy(update={"allow_private_networks": [IPv4Network("127.0.0.0/8")]})
-    return settings.model_copy(update={"delivery": delivery})
+    update: dict[str, Any] = {"delivery": delivery}
+    if args.store_url:
+        update["store"] = settings.store.model_copy(update={"url": args.store_url})
+    return settings.model_copy(update=update)
 
 
 async def _drain(metrics: Any, progress: Any, docs: int) -> _Clock:
@@ -266,6 +269,28 @@ def _faust_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+def _with_fetch_wait(app: Any, fetch_max_wait_ms: int) -> None:
+    """Stock Faust but for the fetch wait, which it hard-codes (1,500 ms): the service's value, so
+    that the baseline's hops wait for data no longer than the service's do."""
+    from faust.transport.drivers import aiokafka as faust_kafka
+
+    class Thread(faust_kafka.AIOKafkaConsumerThread):
+        def _create_worker_consumer(self, transport: Any) -> Any:
+            consumer = super()._create_worker_consumer(transport)
+            consumer._fetch_max_wait_ms = fetch_max_wait_ms
+            return consumer
+
+    class Consumer(faust_kafka.Consumer):
+        def _new_consumer_thread(self) -> Any:
+            return Thread(self, loop=self.loop, beacon=self.beacon)
+
+    class Transport(faust_kafka.Transport):
+        pass
+
+    Transport.Consumer = Consumer
+    app.transport = Transport(app.conf.broker_consumer, app)
+
+
 async def _drain_passthrough(args: argparse.Namespace) -> dict[str, Any]:
     import faust
 
@@ -276,6 +301,7 @@ async def _drain_passthrough(args: argparse.Namespace) -> dict[str, Any]:
     app = faust.App(
         settings.kafka.consumer_group, broker=kafka_urls(args.bootstrap), **_faust_options(settings)
     )
+    _with_fetch_wait(app, settings.kafka.fetch_max_wait_ms)
 
     def topic(name: str) -> faust.TopicT:
         return app.topic(name, key_serializer="raw", value_serializer="raw", partitions=args.partitions)
@@ -356,15 +382,22 @@ class _Core:
         return raised
 
 
+def _aiokafka_group(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """Consumer options of the plain aiokafka contenders: the service's fetch wait and, on the
+    embedded broker (which completes a join only after the rebalance timeout), its group timeouts."""
+    options: dict[str, Any] = {"fetch_max_wait_ms": settings.kafka.fetch_max_wait_ms}
+    if args.embedded:
+        options.update(rebalance_timeout_ms=2000, session_timeout_ms=6000, heartbeat_interval_ms=1000)
+    return options
+
+
 async def _drain_plain(args: argparse.Namespace) -> dict[str, Any]:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
     settings = _settings(args)
     names = TopicNames.from_prefix(settings.kafka.topic_prefix)
     core = _Core(settings)
-    group: dict[str, Any] = {}
-    if args.embedded:  # Tansu completes a join only after the rebalance timeout
-        group = {"rebalance_timeout_ms": 2000, "session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
+    group = _aiokafka_group(args, settings)
     consumer = AIOKafkaConsumer(
         names.raw,
         bootstrap_servers=args.bootstrap,
@@ -407,9 +440,7 @@ async def _drain_hops(args: argparse.Namespace) -> dict[str, Any]:
 
     settings = _settings(args)
     names = TopicNames.from_prefix(settings.kafka.topic_prefix)
-    group: dict[str, Any] = {}
-    if args.embedded:
-        group = {"rebalance_timeout_ms": 2000, "session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
+    group = _aiokafka_group(args, settings)
     producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap, linger_ms=1)
     await producer.start()
     clock = _Clock()
@@ -423,7 +454,6 @@ async def _drain_hops(args: argparse.Namespace) -> dict[str, Any]:
             bootstrap_servers=args.bootstrap,
             group_id=settings.kafka.consumer_group,
             auto_offset_reset="earliest",
-            fetch_max_wait_ms=100,
             **group,
         )
         for source, _ in hops
@@ -489,6 +519,7 @@ class _Paced:
         self.produced: dict[str, float] = {}
         self.index = 0
         self.start = 0.0
+        self.last_sent = 0.0
         self.late = 0
 
     def __aiter__(self) -> _Paced:
@@ -507,8 +538,9 @@ class _Paced:
             self.late += 1
         document, measured = self.queue[self.index]
         self.index += 1
+        self.last_sent = time.perf_counter()
         if measured:
-            self.produced[document.id] = time.perf_counter()
+            self.produced[document.id] = self.last_sent
         return document
 
 
@@ -624,13 +656,14 @@ async def _latency(args: argparse.Namespace) -> dict[str, Any]:
     paced = _Paced(warmup, measured, rate)
     run = _latency_service if args.child == "latency-service" else _latency_topology
     figures = await run(args, paced)
-    elapsed = time.perf_counter() - paced.start
+    # The rate documents were offered at, from the first send to the last (not the drain after it).
+    elapsed = paced.last_sent - paced.start
     return {
         "rate_docs_per_s": rate,
         "documents": len(paced.queue),
         "measured_documents": len(measured),
         "warmup_seconds": args.latency_warmup,
-        "achieved_rate": round(len(paced.queue) / max(elapsed, 1e-9), 1),
+        "achieved_rate": round((len(paced.queue) - 1) / max(elapsed, 1e-9), 1),
         "late_sends": paced.late,
         **figures,
     }
@@ -652,8 +685,20 @@ def _child_main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="bench-store-") as store_dir:
         args.store_dir = store_dir
-        say(result=asyncio.run(_CHILDREN[args.child](args)))
+        say(result=asyncio.run(_child_run(args)))
     return 0
+
+
+async def _child_run(args: argparse.Namespace) -> dict[str, Any]:
+    """One contender, on a fresh SQLite file or a fresh PostgreSQL database (``--store``)."""
+    args.store_url = None
+    if args.store != "postgresql":
+        return await _CHILDREN[args.child](args)
+    from monitor.store.testing import temporary_database
+
+    async with temporary_database() as url:
+        args.store_url = url
+        return await _CHILDREN[args.child](args)
 
 
 # ====================================================================================================
@@ -701,6 +746,8 @@ def _child_command(
         str(args.latency_warmup),
         "--timeout",
         str(args.timeout),
+        "--store",
+        args.store,
     ]
     if embedded:
         options.append("--embedded")
@@ -884,7 +931,15 @@ def run_parent(args: argparse.Namespace) -> dict[str, Any]:
                 f"after {args.latency_warmup:g} s of warm-up ..."
             )
             with Child(command, name=f"latency-{target}") as child:
-                latency[target] = child.wait_result(args.timeout + args.latency_seconds + args.latency_warmup)
+                child.wait_for("ready", args.timeout)
+                profiler = _Profiler(child.pid) if f"latency-{target}" in args.profile else None
+                try:
+                    latency[target] = child.wait_result(
+                        args.timeout + args.latency_seconds + args.latency_warmup
+                    )
+                finally:
+                    if profiler is not None:
+                        profiles[f"latency-{target}"] = profiler.stop()
             log(f"latency ({target}): p99 to sink {latency[target]['to_sink']['p99_ms']} ms")
         broker_kind = handle.kind
     rate = {name: r["docs_per_s"] for name, r in results.items()}
@@ -896,6 +951,7 @@ def run_parent(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "pipeline",
         "broker": broker_kind,
+        "alert_store": args.store,
         "machine": machine(),
         "documents": args.docs,
         "partitions": args.partitions,
@@ -1009,6 +1065,13 @@ def main(argv: list[str] | None = None) -> int:
         help="contenders to sample with py-spy while they drain, e.g. service,topology",
     )
     add("--timeout", type=float, default=300.0, help="seconds allowed to each phase of a child (default 300)")
+    add(
+        "--store",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the service's alert store: a fresh SQLite file (the embedded default) or a fresh database "
+        "on the PostgreSQL of MONITOR_TEST_POSTGRES_URL (default 127.0.0.1:5432, trust auth)",
+    )
     # internal: run one contender in this process
     add("--child", choices=tuple(_CHILDREN), help=argparse.SUPPRESS)
     add("--prefix", help=argparse.SUPPRESS)

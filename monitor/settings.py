@@ -47,6 +47,12 @@ class KafkaSettings(BaseModel):
     heartbeat_interval_s: float = Field(3.0, gt=0)
     embedded_rebalance_timeout_s: float = Field(2.0, gt=0)
     embedded_startup_timeout_s: float = Field(20.0, gt=0)
+    # How long a fetch may wait for data. Kafka answers as soon as data arrives, so a long wait costs
+    # nothing there; Tansu (the embedded broker) waits the full time, so every hop of the pipeline
+    # waits on average half of it: 10 ms there keeps four hops within ~30 ms, for about a hundred
+    # idle fetches a second.
+    fetch_max_wait_ms: int = Field(500, ge=1, le=30_000)
+    embedded_fetch_max_wait_ms: int = Field(10, ge=1, le=30_000)
     # A worker checks that the broker still has its topics this often, and exits (code 3) when they
     # are gone or the broker stays unreachable for longer than ``broker_lost_after_s``.
     topic_check_interval_s: float = Field(5.0, gt=0)

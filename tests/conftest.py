@@ -54,6 +54,7 @@ def broker_settings(kafka_broker: EmbeddedBroker, topic_prefix: str, tmp_path: P
                     "rebalance_timeout_s": 2.0,
                     "session_timeout_s": 6.0,
                     "heartbeat_interval_s": 1.0,
+                    "fetch_max_wait_ms": 10,
                 },
                 "http": {"port": 0},
                 "store": {"url": f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite'}"},

@@ -24,6 +24,7 @@ from typing import Protocol
 
 import aiohttp
 
+from monitor.batching import GroupCommit
 from monitor.delivery.backoff import BackoffPolicy
 from monitor.delivery.channels import EndpointGone, ReceiverError, send
 from monitor.delivery.feed import AlertFeed
@@ -44,10 +45,16 @@ log = logging.getLogger(__name__)
 
 DeadLetterCallback = Callable[[DeadLetter], Awaitable[None]]
 Clock = Callable[[], datetime]
-#: Alerts whose deliveries a failed batch still owes, remembered for its retry (the oldest are dropped).
-_MAX_OWED = 10_000
 #: The topic alerts come from, named in dead letters.
 ALERTS_TOPIC = "monitor.rules.alerts.v1"
+#: A subscription read with the alert batch is used as it was if its delivery is sent within this
+#: many seconds (it is read again otherwise): one store read per batch, not one per delivery.
+_SUBSCRIPTION_FRESH_S = 1.0
+#: Successful attempts are recorded in batches (group commit): at most this many per transaction,
+#: gathered for this long (no one waits for the record; the store's one writer is better spent on
+#: alerts).
+_MAX_COMPLETIONS = 500
+_COMPLETIONS_LINGER_S = 0.2
 
 
 class Notifier(Protocol):
@@ -75,6 +82,8 @@ def utc_now() -> datetime:
 class _Job:
     delivery: DeliveryRecord
     handled_at: float | None = None  # monotonic time handle() received the alert, for the latency metric
+    subscription: SubscriptionRecord | None = None  # as read with the alert batch (at handled_at)
+    lease_until: datetime | None = None  # the lease this worker took when it enqueued or claimed it
 
 
 class _SubscriptionWorker:
@@ -155,9 +164,15 @@ class Dispatcher:
         self._loops: list[asyncio.Task[None]] = []
         self._running = False
         self._gauge_refresh: asyncio.Task[None] | None = None
-        # Alerts stored by a handle_many whose deliveries are not enqueued yet (the store failed in
-        # between): a retry of the batch sees them unchanged but still owes their deliveries.
-        self._owed: dict[tuple[str, int], Alert] = {}
+        # Successful attempts wait here to be recorded together: three transactions per delivery
+        # capped a subscription at the store's commit rate (about 60 deliveries/s on SQLite).
+        self._completions: GroupCommit[AttemptRecord] = GroupCommit(
+            self._record_deliveries,
+            max_batch=_MAX_COMPLETIONS,
+            max_pending=4 * _MAX_COMPLETIONS,
+            linger_s=_COMPLETIONS_LINGER_S,
+            name="delivery:completions",
+        )
 
     # --- life cycle ---------------------------------------------------------------------------------
 
@@ -194,6 +209,11 @@ class Dispatcher:
         for worker in list(self._workers.values()):
             await worker.cancel()
         self._workers.clear()
+        # Sent is not done until recorded: what is not recorded in time is sent again by the next
+        # worker (at least once; receivers deduplicate by webhook-id).
+        if not await self._completions.flush(max(0.0, deadline - time.monotonic())):
+            log.warning("stopping with %d delivered attempts not recorded", self._completions.pending)
+        await self._completions.close()
         self._inflight.clear()
         # Deliveries we leased but did not finish are given back at once, not after the lease expires.
         with contextlib.suppress(Exception):
@@ -223,10 +243,9 @@ class Dispatcher:
         """:meth:`handle` for each alert in order, with one store transaction for the batch.
 
         The same deliveries (message ids, bodies, order) as handling the alerts one by one, from one
-        alert upsert, at most one subscriptions read and one delivery insert per batch. A transient
-        store failure raises :class:`~monitor.errors.StoreError` (``transient=True``): retry the whole
-        batch; what was stored is not stored twice, and deliveries a failed attempt owed are
-        enqueued by the retry.
+        store transaction per batch (the alerts, the subscriptions read, the deliveries enqueued). A
+        transient store failure raises :class:`~monitor.errors.StoreError` (``transient=True``) and
+        stores nothing: retry the whole batch.
         """
         if not alerts:
             return
@@ -242,57 +261,46 @@ class Dispatcher:
     async def _handle_many(self, alerts: Sequence[Alert]) -> None:
         handled_at = time.monotonic()
         now = self.clock()
-        results = await self.store.upsert_alerts(alerts, now=now)
-        stored: list[Alert] = []
-        for alert, result in zip(alerts, results, strict=True):
-            key = (alert.id, alert.revision)
-            if result.changed:
-                stored.append(result.stored.alert)
-            elif (owed := self._owed.pop(key, None)) is not None:
-                # Stored by an earlier attempt of this batch that failed before its deliveries
-                # were enqueued: the retry enqueues them (the store skips those already there).
-                stored.append(owed)
-        # Owed until enqueued; bounded, as a batch that keeps failing for good is never retried.
-        self._owed.update(((a.id, a.revision), a) for a in stored)
-        while len(self._owed) > _MAX_OWED:
-            del self._owed[next(iter(self._owed))]
-        if not stored:
-            return
-        if any(r.changed for r in results):
+        # Not running (stopping): leave the deliveries unleased, for the next poller of any worker.
+        lease_until = now + timedelta(seconds=self.settings.lease_s) if self._running else now
+
+        def planner(
+            changed: Sequence[Alert], subscriptions: Sequence[SubscriptionRecord]
+        ) -> list[NewDelivery]:
+            wanted = [
+                s for s in subscriptions if s.active and not isinstance(s.spec.delivery, DigestDelivery)
+            ]
+            return [
+                NewDelivery(
+                    subscription_id=s.id,
+                    channel_type=s.spec.channel.type,
+                    message_id=message_id(alert.id, alert.revision, s.id),
+                    body=build_body(
+                        s.spec.channel.type,
+                        [alert],
+                        base_url=self.settings.public_base_url,
+                        now=now,
+                        teams_max_bytes=self.settings.teams_max_bytes,
+                    ),
+                    kind="alert",
+                    alert_id=alert.id,
+                    revision=alert.revision,
+                )
+                for alert in changed
+                for s in wanted
+                if subscription_matches(s.spec.filters, alert)
+            ]
+
+        # The alerts and their deliveries in one transaction: nothing is owed after a failure.
+        batch = await self.store.store_alerts(
+            alerts, now=now, planner=planner, owner=self.owner, lease_until=lease_until
+        )
+        if any(r.changed for r in batch.results):
             self.feed.publish()
             self._refresh_open_alerts_soon()
-        page = await self.store.list_subscriptions(limit=100_000)
-        wanted = [s for s in page.items if s.active and not isinstance(s.spec.delivery, DigestDelivery)]
-        new = [
-            NewDelivery(
-                subscription_id=s.id,
-                channel_type=s.spec.channel.type,
-                message_id=message_id(alert.id, alert.revision, s.id),
-                body=build_body(
-                    s.spec.channel.type,
-                    [alert],
-                    base_url=self.settings.public_base_url,
-                    now=now,
-                    teams_max_bytes=self.settings.teams_max_bytes,
-                ),
-                kind="alert",
-                alert_id=alert.id,
-                revision=alert.revision,
-            )
-            for alert in stored
-            for s in wanted
-            if subscription_matches(s.spec.filters, alert)
-        ]
-        if new:
-            # Not running (stopping): leave them unleased, for the next poller of any worker.
-            lease_until = now + timedelta(seconds=self.settings.lease_s) if self._running else now
-            records = await self.store.enqueue_deliveries(
-                new, now=now, owner=self.owner, lease_until=lease_until
-            )
-            for record in records:
-                self._submit(_Job(record, handled_at))
-        for alert in stored:
-            self._owed.pop((alert.id, alert.revision), None)
+        by_id = {s.id: s for s in batch.subscriptions}
+        for record in batch.deliveries:
+            self._submit(_Job(record, handled_at, by_id.get(record.subscription_id), lease_until))
 
     def _refresh_open_alerts_soon(self) -> None:
         # Counting open alerts is a query over the whole table: at most once per interval while alerts
@@ -330,15 +338,12 @@ class Dispatcher:
     async def poll_once(self) -> int:
         """Lease the due deliveries (retries, and those left by stopped workers) and queue them."""
         now = self.clock()
+        lease_until = now + timedelta(seconds=self.settings.lease_s)
         claimed = await self.store.claim_due_deliveries(
-            now,
-            owner=self.owner,
-            lease_until=now + timedelta(seconds=self.settings.lease_s),
-            limit=500,
-            exclude=sorted(self._inflight),
+            now, owner=self.owner, lease_until=lease_until, limit=500, exclude=sorted(self._inflight)
         )
         for record in claimed:
-            self._submit(_Job(record))
+            self._submit(_Job(record, lease_until=lease_until))
         self.metrics.retry_queue_depth.set(await self.store.count_waiting_retries())
         return len(claimed)
 
@@ -364,10 +369,20 @@ class Dispatcher:
     async def _attempt_inner(self, job: _Job) -> None:
         delivery = job.delivery
         now = self.clock()
-        lease_until = now + timedelta(seconds=self.settings.lease_s)
-        if not await self.store.renew_lease(delivery.id, now=now, owner=self.owner, lease_until=lease_until):
-            return  # finished meanwhile, or another worker took it over
-        subscription = await self.store.get_subscription(delivery.subscription_id)
+        # A lease taken moments ago (enqueued or claimed by us) is ours for a while yet: renewing it
+        # is a transaction per delivery for nothing. One that waited half its time is renewed.
+        margin = timedelta(seconds=self.settings.lease_s / 2)
+        if job.lease_until is None or job.lease_until - now < margin:
+            lease_until = now + timedelta(seconds=self.settings.lease_s)
+            if not await self.store.renew_lease(
+                delivery.id, now=now, owner=self.owner, lease_until=lease_until
+            ):
+                return  # finished meanwhile, or another worker took it over
+        fresh = job.handled_at is not None and time.monotonic() - job.handled_at < _SUBSCRIPTION_FRESH_S
+        if job.subscription is not None and fresh:
+            subscription: SubscriptionRecord | None = job.subscription
+        else:
+            subscription = await self.store.get_subscription(delivery.subscription_id)
         if subscription is None or not subscription.active:
             reason = "subscription deleted" if subscription is None else "subscription disabled"
             await self.store.mark_final(delivery.id, "cancelled", now=now, reason=reason)
@@ -394,8 +409,7 @@ class Dispatcher:
         except DeliveryError as err:
             await self._failed(job, subscription, err, started, _status_of(err))
             return
-        done = self.clock()
-        await self.store.record_attempt(
+        await self._completions.add(
             AttemptRecord(
                 delivery_id=delivery.id,
                 attempt=delivery.attempts + 1,
@@ -405,8 +419,30 @@ class Dispatcher:
                 status_code=status,
             )
         )
-        await self.store.mark_delivered(delivery.id, now=done, status_code=status)
         self.metrics.deliveries.labels(channel=delivery.channel_type, outcome="delivered").inc()
+
+    async def _record_deliveries(self, attempts: list[AttemptRecord]) -> None:
+        """Record a batch of successful attempts; a store outage is waited out (the senders wait
+        too, as the batch holds the queue), any other failure leaves them to be sent again once
+        their lease expires."""
+        delay = 0.1
+        while True:
+            try:
+                await self.store.record_deliveries(attempts)
+                return
+            except Exception as err:
+                if not is_transient(err):
+                    log.error(
+                        "recording %d delivered attempts failed (%s); they are sent again when "
+                        "their lease expires",
+                        len(attempts),
+                        err,
+                    )
+                    self.metrics.stage_errors.labels(stage="delivery", reason=type(err).__name__).inc()
+                    return
+                log.warning("alert store unavailable, %d delivered attempts wait: %s", len(attempts), err)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _failed(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -64,6 +64,22 @@ class UpsertResult:
     stored: StoredAlert
     changed: bool
     created: bool
+
+
+#: Given the alerts a batch changed (as stored, in order) and every subscription (as read in the same
+#: transaction), the deliveries to enqueue with them. Pure and synchronous: it runs inside the store's
+#: transaction.
+DeliveryPlanner = Callable[[Sequence[Alert], Sequence["SubscriptionRecord"]], Sequence["NewDelivery"]]
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    """What :meth:`AlertStore.store_alerts` did: one result per alert, in order; the subscriptions
+    it planned with; the deliveries it enqueued (those already stored are not returned again)."""
+
+    results: list[UpsertResult]
+    subscriptions: list[SubscriptionRecord]
+    deliveries: list[DeliveryRecord]
 
 
 @dataclass(frozen=True)
@@ -192,6 +208,18 @@ class AlertStore(Protocol):
         stores nothing; retrying the same batch is safe.
         """
 
+    async def store_alerts(
+        self,
+        alerts: Sequence[Alert],
+        *,
+        now: datetime,
+        planner: DeliveryPlanner,
+        owner: str,
+        lease_until: datetime,
+    ) -> StoredBatch:
+        """``upsert_alerts``, then the deliveries ``planner`` gives for the changed alerts enqueued
+        leased to ``owner``, in one transaction: an alert is stored with its deliveries or not at all."""
+
     async def get_alert(self, alert_id: str) -> StoredAlert | None:
         """One alert (its evidence lists are on the record), or None."""
 
@@ -271,8 +299,9 @@ class AlertStore(Protocol):
     async def record_attempt(self, attempt: AttemptRecord) -> None:
         """Append one attempt to the delivery's history."""
 
-    async def mark_delivered(self, delivery_id: int, *, now: datetime, status_code: int) -> None:
-        """The receiver accepted the message."""
+    async def record_deliveries(self, attempts: Sequence[AttemptRecord]) -> None:
+        """Successful attempts, in one transaction: each is appended to its delivery's history and
+        the delivery marked delivered at the attempt's end."""
 
     async def schedule_retry(
         self,

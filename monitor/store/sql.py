@@ -19,7 +19,7 @@ import secrets
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from sqlalchemy import (
     ColumnElement,
     Row,
     and_,
+    bindparam,
     delete,
     event,
     exists,
@@ -51,11 +52,13 @@ from monitor.store.base import (
     AlertEvent,
     ApiKeyRecord,
     AttemptRecord,
+    DeliveryPlanner,
     DeliveryQuery,
     DeliveryRecord,
     NewDelivery,
     Page,
     StoredAlert,
+    StoredBatch,
     SubscriptionRecord,
     UpsertResult,
     merge_status,
@@ -457,31 +460,71 @@ class SqlAlertStore:
             raise
 
     async def _upsert_alerts(self, alerts: Sequence[Alert], now: datetime) -> list[UpsertResult]:
-        ids = list(dict.fromkeys(a.id for a in alerts))
         async with self._tx(events=True) as conn:
-            # The state of each id as the batch goes: first what is stored, then each accepted revision.
-            current: dict[str, _Version] = {}
-            for chunk in _chunks(ids, _IN_CHUNK):
-                rows = (await conn.execute(select(m.alerts).where(m.alerts.c.id.in_(chunk)))).all()
-                current.update((row.id, _Version.of_row(row)) for row in rows)
-            existed = set(current)
-            plan: list[tuple[_Version, bool, bool]] = []  # (state reported, changed, created)
-            changes: list[_Version] = []
-            for alert in alerts:
-                before = current.get(alert.id)
-                if before is not None and alert.revision <= before.revision:
-                    plan.append((before, False, False))
-                    continue
-                version = _Version.of_change(alert, before, now)
-                current[alert.id] = version
-                changes.append(version)
-                plan.append((version, True, before is None))
-            if changes:
-                await self._write_changes(conn, changes, existed, now)
+            return await self._upsert_in(conn, alerts, now)
+
+    async def _upsert_in(
+        self, conn: AsyncConnection, alerts: Sequence[Alert], now: datetime
+    ) -> list[UpsertResult]:
+        ids = list(dict.fromkeys(a.id for a in alerts))
+        # The state of each id as the batch goes: first what is stored, then each accepted revision.
+        current: dict[str, _Version] = {}
+        for chunk in _chunks(ids, _IN_CHUNK):
+            rows = (await conn.execute(select(m.alerts).where(m.alerts.c.id.in_(chunk)))).all()
+            current.update((row.id, _Version.of_row(row)) for row in rows)
+        existed = set(current)
+        plan: list[tuple[_Version, bool, bool]] = []  # (state reported, changed, created)
+        changes: list[_Version] = []
+        for alert in alerts:
+            before = current.get(alert.id)
+            if before is not None and alert.revision <= before.revision:
+                plan.append((before, False, False))
+                continue
+            version = _Version.of_change(alert, before, now)
+            current[alert.id] = version
+            changes.append(version)
+            plan.append((version, True, before is None))
+        if changes:
+            await self._write_changes(conn, changes, existed, now)
         return [
             UpsertResult(stored=version.stored(), changed=changed, created=created)
             for version, changed, created in plan
         ]
+
+    async def store_alerts(
+        self,
+        alerts: Sequence[Alert],
+        *,
+        now: datetime,
+        planner: DeliveryPlanner,
+        owner: str,
+        lease_until: datetime,
+    ) -> StoredBatch:
+        """Upsert ``alerts`` and enqueue the deliveries ``planner`` gives for the changed ones, in one
+        transaction (a transactional outbox): no alert is stored without its deliveries, so a failure
+        between the two cannot leave deliveries owed. The subscriptions are read in the same
+        transaction. Idempotent like :meth:`upsert_alerts`; a transient failure raises
+        :class:`~monitor.errors.StoreError` (``transient=True``) and stores nothing."""
+        if not alerts:
+            return StoredBatch(results=[], subscriptions=[], deliveries=[])
+        now = now.astimezone(UTC)
+        try:
+            async with self._tx(events=True) as conn:
+                results = await self._upsert_in(conn, alerts, now)
+                changed = [r.stored.alert for r in results if r.changed]
+                if not changed:
+                    return StoredBatch(results=results, subscriptions=[], deliveries=[])
+                rows = (await conn.execute(select(m.subscriptions).order_by(m.subscriptions.c.id))).all()
+                subscriptions = [self._subscription(r) for r in rows]
+                wanted = planner(changed, subscriptions)
+                deliveries = await self._enqueue_in(conn, wanted, now, owner, lease_until)
+        except StoreError:
+            raise
+        except Exception as err:
+            if is_transient(err):
+                raise StoreError(f"alert store unavailable: {err}", transient=True) from err
+            raise
+        return StoredBatch(results=results, subscriptions=subscriptions, deliveries=deliveries)
 
     async def _write_changes(
         self, conn: AsyncConnection, changes: list[_Version], existed: set[str], now: datetime
@@ -842,6 +885,19 @@ class SqlAlertStore:
         """Insert deliveries leased to ``owner``; duplicates (same subscription, message id) are skipped."""
         if not deliveries:
             return []
+        async with self._tx() as conn:
+            return await self._enqueue_in(conn, deliveries, now, owner, lease_until)
+
+    async def _enqueue_in(
+        self,
+        conn: AsyncConnection,
+        deliveries: Sequence[NewDelivery],
+        now: datetime,
+        owner: str,
+        lease_until: datetime,
+    ) -> list[DeliveryRecord]:
+        if not deliveries:
+            return []
         rows = [
             {
                 "subscription_id": d.subscription_id,
@@ -868,8 +924,7 @@ class SqlAlertStore:
             .on_conflict_do_nothing(index_elements=["subscription_id", "message_id"])
             .returning(*m.deliveries.c)
         )
-        async with self._tx() as conn:
-            inserted = (await conn.execute(stmt, rows)).all()
+        inserted = (await conn.execute(stmt, rows)).all()
         by_key = {(r.subscription_id, r.message_id): r for r in inserted}
         out: list[DeliveryRecord] = []
         for d in deliveries:
@@ -951,21 +1006,51 @@ class SqlAlertStore:
                 )
             )
 
-    async def mark_delivered(self, delivery_id: int, *, now: datetime, status_code: int) -> None:
-        """The receiver took the message."""
+    async def record_deliveries(self, attempts: Sequence[AttemptRecord]) -> None:
+        """Successful attempts in one transaction (two statements, however many): each appended to
+        its delivery's history, the delivery marked delivered at the attempt's end."""
+        if not attempts:
+            return
         async with self._tx() as conn:
             await conn.execute(
+                insert(m.delivery_attempts),
+                [
+                    {
+                        "delivery_id": a.delivery_id,
+                        "attempt": a.attempt,
+                        "at": a.at,
+                        "outcome": a.outcome,
+                        "duration_s": a.duration_s,
+                        "status_code": a.status_code,
+                        "error": a.error,
+                    }
+                    for a in attempts
+                ],
+            )
+            await conn.execute(
                 update(m.deliveries)
-                .where(m.deliveries.c.id == delivery_id)
+                .where(m.deliveries.c.id == bindparam("b_id"))
                 .values(
+                    attempts=m.deliveries.c.attempts + 1,
+                    first_attempt_at=func.coalesce(m.deliveries.c.first_attempt_at, bindparam("b_at")),
+                    last_attempt_at=bindparam("b_at"),
                     status="delivered",
-                    delivered_at=now,
+                    delivered_at=bindparam("b_done"),
                     next_attempt_at=None,
                     lease_owner=None,
                     lease_until=None,
-                    last_status=status_code,
+                    last_status=bindparam("b_status"),
                     last_error=None,
-                )
+                ),
+                [
+                    {
+                        "b_id": a.delivery_id,
+                        "b_at": a.at,
+                        "b_done": a.at + timedelta(seconds=a.duration_s),
+                        "b_status": a.status_code,
+                    }
+                    for a in attempts
+                ],
             )
 
     async def schedule_retry(

@@ -31,11 +31,11 @@ from faust.sensors.monitor import Monitor
 from faust.transport.drivers import aiokafka as faust_kafka
 from faust.utils.functional import consecutive_numbers
 
+from monitor.batching import GroupCommit
 from monitor.errors import DecodeError, StoreError
 from monitor.observability.metrics import Metrics
 from monitor.records import Alert, DeadLetter, Document, TaggedEvent
 from monitor.settings import Settings
-from monitor.streaming.batching import GroupCommit
 from monitor.streaming.progress import NoProgress, Progress
 from monitor.streaming.stages import Stages, decode_alert, decode_document, decode_event, utc_now
 from monitor.streaming.topics import TopicNames
@@ -96,12 +96,6 @@ def _key(raw: Any) -> str | None:
 #: before the partition is read again from that offset (see ``_Consumer._new_offset``).
 REREAD_AFTER_S = 5.0
 
-#: How long a fetch waits for data. Faust hard-codes 1,500 ms. Kafka answers a waiting fetch as soon
-#: as data arrives, but Tansu (the embedded broker) waits the full time, so each hop of this very
-#: process waited up to 1.5 s for the previous one. 100 ms costs a few idle fetches a second.
-FETCH_MAX_WAIT_MS = 100
-
-
 # The subclasses log under Faust's logger, not ours: its chatty INFO lines stay filtered with Faust's.
 _FAUST_LOGGER = logging.getLogger(f"{faust_kafka.__name__}.monitor")
 
@@ -111,7 +105,8 @@ class _ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by AIOKafkaConsumer.start()
+        # Faust hard-codes 1,500 ms; read by AIOKafkaConsumer.start().
+        consumer._fetch_max_wait_ms = transport.fetch_max_wait_ms
         return consumer
 
 
@@ -257,6 +252,8 @@ class _Transport(faust_kafka.Transport):
     logger = _FAUST_LOGGER
 
     Consumer = _Consumer
+    #: How long a fetch waits for data (see ``KafkaSettings.fetch_max_wait_ms``).
+    fetch_max_wait_ms = 500
 
 
 class Topology:
@@ -320,6 +317,9 @@ class Topology:
             **options,
         )
         self.app.transport = _Transport(self.app.conf.broker_consumer, self.app)
+        self.app.transport.fetch_max_wait_ms = (
+            kafka.embedded_fetch_max_wait_ms if embedded else kafka.fetch_max_wait_ms
+        )
         self._declare()
 
     # -- wiring ---------------------------------------------------------------------------------

@@ -50,9 +50,16 @@ class EventRecorder:
         self._buffer.append(event)
 
     async def flush(self) -> None:
-        """Write everything queued now; on failure the events stay queued for the next try."""
-        while self._buffer:
-            chunk = [self._buffer[i] for i in range(min(self._batch, len(self._buffer)))]
+        """Write what is queued now; on failure the events stay queued for the next try.
+
+        Events queued during the write wait for the next flush: looping until the buffer is empty
+        wrote a handful of events per transaction back to back under a steady stream, keeping the
+        store busy for nothing.
+        """
+        left = len(self._buffer)
+        while left > 0 and self._buffer:
+            chunk = [self._buffer[i] for i in range(min(self._batch, left, len(self._buffer)))]
+            left -= len(chunk)
             try:
                 await self._write(chunk)
             except Exception as err:  # one place for this stage: count, keep or drop, never raise

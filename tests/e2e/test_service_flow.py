@@ -88,6 +88,7 @@ def _settings(broker: EmbeddedBroker, prefix: str, tmp_path: Path, port: int) ->
                     "rebalance_timeout_s": 2.0,
                     "session_timeout_s": 6.0,
                     "heartbeat_interval_s": 1.0,
+                    "fetch_max_wait_ms": 10,
                 },
                 "http": {"port": port},
                 "store": {"url": f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite'}"},

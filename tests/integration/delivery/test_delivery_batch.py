@@ -1,5 +1,6 @@
 """``Dispatcher.handle_many``: a batch of alerts gives the same deliveries (message ids, bodies, order)
-as handling them one by one, in one store transaction; a transient store failure is retried whole."""
+as handling them one by one, in one store transaction with the alerts (an outbox); a transient store
+failure stores nothing and is retried whole."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
-from sqlalchemy import exc
+from sqlalchemy import event, exc
 
 from monitor.api.testing import Harness
 from monitor.delivery.dispatcher import Dispatcher
@@ -166,46 +167,46 @@ async def test_a_batch_makes_the_deliveries_one_by_one_makes(
     assert await _deliveries(store) == expected
 
 
-async def test_one_subscriptions_read_and_one_insert_per_batch(
-    store: SqlAlertStore, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_one_store_transaction_per_batch(store: SqlAlertStore, http: aiohttp.ClientSession) -> None:
     dispatcher = await _dispatcher(store, http)
-    calls: list[str] = []
-    for name in ("upsert_alerts", "list_subscriptions", "enqueue_deliveries"):
-        real = getattr(store, name)
+    transactions: list[int] = []
 
-        async def counted(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
-            calls.append(_name)
-            return await _real(*args, **kwargs)
+    def begun(_conn: Any) -> None:
+        transactions.append(1)
 
-        monkeypatch.setattr(store, name, counted)
-    version = dispatcher.feed.version
-    await dispatcher.handle_many([make_alert(), make_alert(minerals=["lithium"]), make_alert()])
-    assert calls == ["upsert_alerts", "list_subscriptions", "enqueue_deliveries"]
-    assert dispatcher.feed.version == version + 1  # the live stream is woken once
-    assert len(await _deliveries(store)) == 4  # all x3, lithium x1
-    calls.clear()
-    await dispatcher.handle_many([])
-    assert calls == []
+    event.listen(store.engine.sync_engine, "begin", begun)
+    try:
+        version = dispatcher.feed.version
+        await dispatcher.handle_many([make_alert(), make_alert(minerals=["lithium"]), make_alert()])
+        assert len(transactions) == 1  # alerts, subscriptions read and deliveries together
+        assert dispatcher.feed.version == version + 1  # the live stream is woken once
+        assert len(await _deliveries(store)) == 4  # all x3, lithium x1
+        transactions.clear()
+        await dispatcher.handle_many([])
+        assert transactions == []
+    finally:
+        event.remove(store.engine.sync_engine, "begin", begun)
 
 
-async def test_a_transient_failure_is_retried_whole_without_losing_deliveries(
+async def test_a_transient_failure_stores_nothing_and_the_retry_stores_it_all_once(
     store: SqlAlertStore, twin: SqlAlertStore, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     alerts = _random_alerts(7, 12)
     clean, failing = await _dispatcher(store, http), await _dispatcher(twin, http)
     await clean.handle_many(alerts)
-    for name in ("list_subscriptions", "enqueue_deliveries"):  # fail after the alerts are committed
-        real = getattr(twin, name)
+    real = twin._enqueue_in
 
-        async def broken(*_: Any, **__: Any) -> Any:
-            raise exc.OperationalError("SELECT", {}, ConnectionResetError("connection reset"))
+    async def broken(*_: Any, **__: Any) -> Any:  # after the alerts are written, in the same transaction
+        raise exc.OperationalError("INSERT", {}, ConnectionResetError("connection reset"))
 
-        monkeypatch.setattr(twin, name, broken)
-        with pytest.raises(StoreError) as caught:
-            await failing.handle_many(alerts)
-        assert caught.value.transient
-        monkeypatch.setattr(twin, name, real)
+    monkeypatch.setattr(twin, "_enqueue_in", broken)
+    with pytest.raises(StoreError) as caught:
+        await failing.handle_many(alerts)
+    assert caught.value.transient
+    # Rolled back whole: no alert without its deliveries.
+    assert await twin.alert_events_after(0, limit=100) == []
+    assert await _deliveries(twin) == []
+    monkeypatch.setattr(twin, "_enqueue_in", real)
     await failing.handle_many(alerts)  # the caller's retry of the whole batch
     assert await _deliveries(twin) == await _deliveries(store)
     await failing.handle_many(alerts)  # and once more: nothing twice

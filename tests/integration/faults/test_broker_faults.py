@@ -41,6 +41,7 @@ def _settings(broker: EmbeddedBroker, lost_after_s: float) -> Settings:
                     "rebalance_timeout_s": 2.0,
                     "session_timeout_s": 6.0,
                     "heartbeat_interval_s": 1.0,
+                    "fetch_max_wait_ms": 10,
                     "topic_check_interval_s": 0.5,
                     "broker_lost_after_s": lost_after_s,
                 },

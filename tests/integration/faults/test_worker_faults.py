@@ -106,6 +106,7 @@ def worker_env(broker: EmbeddedBroker, prefix: str, database: str, port: int) ->
         MONITOR_KAFKA__REBALANCE_TIMEOUT_S="2",
         MONITOR_KAFKA__SESSION_TIMEOUT_S="6",
         MONITOR_KAFKA__HEARTBEAT_INTERVAL_S="1",
+        MONITOR_KAFKA__FETCH_MAX_WAIT_MS="10",
         MONITOR_STORE__URL=database,
         MONITOR_INGEST__POLL="false",
         MONITOR_HTTP__PORT=str(port),

@@ -107,10 +107,42 @@ async def test_deliveries_lease_retry_dead_replay(store: SqlAlertStore) -> None:
     assert [x.id for x in page.items] == [d.id] and page.items[0].attempts == 1
     (replayed,) = await store.replay_dead(now=later)
     assert replayed.status == "pending" and replayed.attempts == 0 and replayed.period_start == later
-    await store.mark_delivered(d.id, now=later, status_code=200)
+    await store.record_deliveries([AttemptRecord(d.id, 1, later, "delivered", 0.0, 200)])
     got = await store.get_delivery(d.id)
     assert got is not None and got.status == "delivered" and got.delivered_at == later
-    assert [a.outcome for a in await store.list_attempts(d.id)] == ["retry"]
+    assert [a.outcome for a in await store.list_attempts(d.id)] == ["retry", "delivered"]
+
+
+async def test_record_deliveries_appends_each_attempt_and_marks_each_delivered(
+    store: SqlAlertStore,
+) -> None:
+    lease = NOW + timedelta(minutes=5)
+    news = [
+        NewDelivery("sub_1", "webhook", f"msg_{i}", b"{}", alert_id=f"a{i}", revision=1) for i in range(3)
+    ]
+    d0, d1, d2 = await store.enqueue_deliveries(news, now=NOW, owner="w1", lease_until=lease)
+    # d1 failed once before: its first attempt time is kept, its count goes on.
+    await store.record_attempt(AttemptRecord(d1.id, 1, NOW, "retry", 0.5, 503, "HTTP 503"))
+    later = NOW + timedelta(seconds=30)
+    await store.record_deliveries(
+        [
+            AttemptRecord(d0.id, 1, later, "delivered", 0.25, 200),
+            AttemptRecord(d1.id, 2, later, "delivered", 1.0, 204),
+        ]
+    )
+    await store.record_deliveries([])  # nothing to do
+    got0, got1, got2 = [await store.get_delivery(d.id) for d in (d0, d1, d2)]
+    assert got0 is not None and got1 is not None and got2 is not None
+    assert (got0.status, got0.attempts, got0.last_status) == ("delivered", 1, 200)
+    assert got0.delivered_at == later + timedelta(seconds=0.25) and got0.first_attempt_at == later
+    assert (got1.status, got1.attempts, got1.last_status, got1.last_error) == ("delivered", 2, 204, None)
+    assert got1.first_attempt_at == NOW and got1.last_attempt_at == later
+    assert (got2.status, got2.attempts) == ("pending", 0)
+    assert [a.outcome for a in await store.list_attempts(d1.id)] == ["retry", "delivered"]
+    # Delivered deliveries hold no lease: nothing is claimable once the lease would have expired.
+    after = lease + timedelta(seconds=1)
+    claimed = await store.claim_due_deliveries(after, owner="w2", lease_until=after, limit=10)
+    assert [c.id for c in claimed] == [d2.id]
 
 
 async def test_subscriptions_and_digest_claims(store: SqlAlertStore) -> None:

@@ -22,6 +22,9 @@ T = TypeVar("T")
 class GroupCommit(Generic[T]):
     """Hand items to ``write`` in batches of at most ``max_batch``, from one writer task.
 
+    ``linger_s`` delays each batch after its first item arrives, trading latency for fewer writes
+    (for background work whose latency no one sees).
+
     ``add`` waits while ``max_pending`` items are queued (backpressure on the caller). ``write`` owns
     the items once called: it must deal with its own failures (an exception is logged and the batch
     is left as it is). ``close`` cancels the writer; items not yet written are dropped from memory,
@@ -34,10 +37,14 @@ class GroupCommit(Generic[T]):
         *,
         max_batch: int = 500,
         max_pending: int = 2_000,
+        linger_s: float = 0.0,
         name: str = "group-commit",
     ) -> None:
         if max_batch < 1 or max_pending < max_batch:
             raise ValueError("need 1 <= max_batch <= max_pending")
+        if linger_s < 0:
+            raise ValueError("linger_s must not be negative")
+        self.linger_s = linger_s
         self._write = write
         self.max_batch = max_batch
         self.max_pending = max_pending
@@ -47,6 +54,8 @@ class GroupCommit(Generic[T]):
         self._space = asyncio.Event()
         self._space.set()
         self._writer: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()  # set while nothing is queued or being written
+        self._idle.set()
         #: Sizes of the batches written so far (count, sum), for metrics and tests.
         self.batches = 0
         self.items = 0
@@ -62,6 +71,7 @@ class GroupCommit(Generic[T]):
             self._space.clear()
             await self._space.wait()
         self._pending.append(item)
+        self._idle.clear()
         self._wakeup.set()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._run(), name=self._name)
@@ -71,6 +81,8 @@ class GroupCommit(Generic[T]):
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._pending:
+                if self.linger_s:  # work no one waits for: let more gather, for fewer, larger writes
+                    await asyncio.sleep(self.linger_s)
                 batch = self._pending[: self.max_batch]
                 del self._pending[: self.max_batch]
                 self._space.set()
@@ -82,6 +94,15 @@ class GroupCommit(Generic[T]):
                     raise
                 except Exception:  # write owns its failures; never let the writer die silently
                     log.exception("%s: writing a batch of %d failed", self._name, len(batch))
+            self._idle.set()
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything added so far is written; False if ``timeout`` passed first."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     async def close(self) -> None:
         """Stop the writer (a batch being written is cancelled; see the class docstring)."""
@@ -91,3 +112,4 @@ class GroupCommit(Generic[T]):
                 await self._writer
         self._pending.clear()
         self._space.set()
+        self._idle.set()

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from monitor.streaming.batching import GroupCommit
+from monitor.batching import GroupCommit
 
 
 async def test_a_quiet_stream_writes_each_item_at_once() -> None:
@@ -109,3 +109,56 @@ def test_bounds_are_checked() -> None:
         GroupCommit(write, max_batch=0)
     with pytest.raises(ValueError):
         GroupCommit(write, max_batch=10, max_pending=5)
+
+
+async def test_flush_waits_for_everything_added_to_be_written() -> None:
+    written: list[int] = []
+    release = asyncio.Event()
+
+    async def write(batch: list[int]) -> None:
+        await release.wait()
+        written.extend(batch)
+
+    commit: GroupCommit[int] = GroupCommit(write)
+    assert await commit.flush(timeout=0.01)  # nothing added: idle at once
+    for item in range(3):
+        await commit.add(item)
+    assert not await commit.flush(timeout=0.05)  # the write is held
+    release.set()
+    assert await commit.flush(timeout=1)
+    assert written == [0, 1, 2]
+    await commit.close()
+
+
+async def test_linger_gathers_items_into_one_batch() -> None:
+    written: list[list[int]] = []
+
+    async def write(batch: list[int]) -> None:
+        written.append(batch)
+
+    commit: GroupCommit[int] = GroupCommit(write, linger_s=0.05)
+    for item in range(3):
+        await commit.add(item)
+        await asyncio.sleep(0.01)  # each would be a batch of its own without the linger
+    assert await commit.flush(timeout=1)
+    assert written == [[0, 1, 2]]
+    with pytest.raises(ValueError):
+        GroupCommit(write, linger_s=-1)
+    await commit.close()
+
+
+async def test_linger_applies_to_every_batch_not_only_the_first() -> None:
+    written: list[list[int]] = []
+
+    async def write(batch: list[int]) -> None:
+        written.append(batch)
+        await asyncio.sleep(0.02)  # items keep arriving while a batch is written
+
+    commit: GroupCommit[int] = GroupCommit(write, linger_s=0.1)
+    for item in range(40):
+        await commit.add(item)
+        await asyncio.sleep(0.005)
+    assert await commit.flush(timeout=5)
+    assert [i for batch in written for i in batch] == list(range(40))
+    assert len(written) <= 5, [len(b) for b in written]  # ~0.2 s of items, a batch per 0.12 s
+    await commit.close()
