@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -173,7 +174,8 @@ async def where_is(bootstrap: str, group: str, names: TopicNames, document_ids: 
                         body = (record.value or b"").decode("utf-8", "replace")
                         for d in document_ids:
                             if d in body:
-                                found[d].append(f"p{tp.partition}@{record.offset}")
+                                where = f"p{tp.partition}@{record.offset}"
+                                found[d].append(where + _alert_of(topic, names, body))
         finally:
             await consumer.stop()
         lines.extend(f"{topic}: {d} at {where or 'nowhere'}" for d, where in found.items())
@@ -181,6 +183,33 @@ async def where_is(bootstrap: str, group: str, names: TopicNames, document_ids: 
         await committed_offsets(bootstrap, group, [names.raw, names.documents, names.events, names.alerts])
     )
     return "\n".join(lines)
+
+
+def _alert_of(topic: str, names: TopicNames, body: str) -> str:
+    """For an alert message: its id, revision and documents (to compare with what was stored)."""
+    if topic != names.alerts:
+        return ""
+    try:
+        data = json.loads(body)
+        return f" (alert {data.get('id')} rev {data.get('revision')} docs {data.get('document_ids')})"
+    except ValueError:
+        return ""
+
+
+async def stored_alerts_about(url: str, missing: list[str]) -> str:
+    """The stored alerts whose title names a missing document's mineral: was it stored and replaced?"""
+    minerals = {d.rsplit("-", 1)[-1] for d in missing}
+    lines = []
+    async with SqlAlertStore(url) as store:
+        page = await store.list_alerts(AlertQuery(), limit=1000)
+        for stored in page.items:
+            alert = stored.alert
+            if any(m in alert.title.lower() for m in minerals):
+                lines.append(
+                    f"stored: {alert.id} rev {alert.revision} {alert.status} {alert.title!r} "
+                    f"docs {list(alert.document_ids)}"
+                )
+    return "\n".join(lines) or "stored: no alert names those minerals"
 
 
 async def committed_offsets(bootstrap: str, group: str, topics: list[str]) -> str:
@@ -224,6 +253,8 @@ async def eventually_or_explain(
         stored = set(await stored_document_ids(database))
         missing = sorted(d.id for d in docs if d.id not in stored)
         trail = await where_is(topics[0], topics[2], topics[1], missing) if topics and missing else ""
+        if missing:
+            trail += "\n" + await stored_alerts_about(database, missing)
         tails = "\n".join(
             f"--- {log.name}\n{notable_lines(log)}\n...\n{log.read_text(errors='replace')[-2000:]}"
             for log in logs
@@ -236,12 +267,16 @@ def assert_each_document_in_exactly_one_alert(ids: list[str], docs: list[Documen
 
 
 # Known open bug (issue "Benchmarks and fault suite"). These tests lost documents in about one run in
-# three under load. One cause is found and fixed: Faust acknowledged the event an agent was working on
-# when the agent was cancelled (a stop, a rebalance), committing its offset unprocessed; agents now ack
-# by hand once an event is handled, and a stop drains first. The SIGTERM case has passed every run
-# since, but the SIGKILL case still failed once in CI afterwards: a second path is open (suspects: the
-# state changelog published before the outputs; the group's offsets after a member dies on Tansu).
-# Run with --runxfail to see which topics carry a missing document. Non-strict until fixed.
+# three under load. Fixed since: Faust acknowledged the event an agent was working on when the agent
+# was cancelled (agents now ack by hand once an event is handled, and a stop drains first); Faust let
+# one unhandled offset slip into a commit and dropped a message fetched during a rebalance (strict
+# commits, and a partition held back by an unhandled offset for 5 s is read again). Since then 35 of
+# 36 test runs under two busy loops passed (18 of each test); the one failure (SIGTERM case) had the
+# document's alert on the alerts topic, below the group's committed offset, yet in no stored alert:
+# a path in or after the notify stage is still open. The failure message now lists the alert
+# messages (id, revision, documents) and the stored alerts of the missing documents' minerals. Run
+# with --runxfail to see it.
+# Non-strict until fixed.
 _KNOWN_LOSS = pytest.mark.xfail(
     strict=False, reason="known open bug: a document is sometimes lost across a worker fault"
 )
