@@ -35,8 +35,8 @@ async def test_a_burst_is_delivered_once_each_and_recorded_in_fewer_transactions
     record = h.store.record_deliveries
 
     async def counted(attempts: Any) -> None:
-        calls.append(len(attempts))
         await record(attempts)
+        calls.append(len(attempts))  # once written
 
     h.store.record_deliveries = counted  # type: ignore[method-assign]
     await h.dispatcher.handle_many([make_alert() for _ in range(200)])
