@@ -49,8 +49,8 @@ def sentences_of(text: str, title_end: int) -> list[tuple[int, int]]:
     if not title_end:
         return sentence_bounds(text)
     body_start = title_end + 2
-    title = [(0, title_end)] if text[:title_end].strip() else []
-    return title + [(body_start + s, body_start + e) for s, e in sentence_bounds(text[body_start:])]
+    body = sentence_bounds(text, body_start)
+    return [(0, title_end), *body] if text[:title_end].strip() else body
 
 
 class Analysis:

@@ -159,7 +159,10 @@ class WordAlternatives:
 
     def search(self, text: str, pos: int, endpos: int) -> bool:
         """True when one of the alternatives matches in ``text[pos:endpos]``."""
-        return any(part.search(text, pos, endpos) is not None for part in self.parts)
+        parts = self.parts
+        if len(parts) == 1:  # most: no generator needed
+            return parts[0].search(text, pos, endpos) is not None
+        return any(part.search(text, pos, endpos) is not None for part in parts)
 
 
 class _Plain:

@@ -42,9 +42,16 @@ _CUE = re.compile(
     r"implemented\s+(?:on|from)|implementation\s+(?:on|from)|effective\s+date\s+(?:of|is)|kicks?\s+in\s+on)"
     r"\s+(?:the\s+)?(?:(?:start|beginning)\s+of\s+|1st\s+of\s+)?"
 )
-# The same without its leading \b, which is checked in Python: the regex engine can then skip to
-# the cue words' first letters instead of trying the alternation at every character.
+# The same without its leading \b, which the regex engine would try at every character. At the start
+# of the text the cue is matched as it is; elsewhere after a non-word character (group 1): a pattern
+# that starts with a character class lets the engine skip in C to the candidates, and a match inside
+# a word ("in" in "mining", "as" in "was") is never tried.
 _CUE_WORD = re.compile(_CUE.pattern[2:])
+_CUE_AFTER = re.compile(r"\W(" + _CUE.pattern[2:] + ")")
+# The same for an ASCII text, with ASCII classes (a table lookup per character instead of Unicode
+# queries: 30% faster). On ASCII text they match the same characters, once \s also takes the four
+# separators \x1c-\x1f that Unicode counts as spaces.
+_CUE_AFTER_ASCII = re.compile(r"\W(" + _CUE.pattern[2:].replace(r"\s", r"[\s\x1c-\x1f]") + ")", re.ASCII)
 _FULL_DATE = re.compile(r"\b(?:19|20)\d\d\b")
 
 
@@ -79,20 +86,25 @@ def _default_year(lower: str) -> int | None:
     return None
 
 
-def _cues(low: str) -> Iterator[re.Match[str]]:
-    """The matches of ``_CUE`` in ``low``, in order (as ``_CUE.finditer``)."""
-    search = _CUE_WORD.search
-    pos = 0
+def _cue_ends(low: str) -> Iterator[int]:
+    """Where each match of ``_CUE`` in ``low`` ends, in order (as ``_CUE.finditer``).
+
+    Every cue starts with a letter, so ``\\b`` before it means a non-word character before it (or
+    the start of the text). A cue ends after a space, so the next one may start right there: the
+    search resumes one character back, where the non-word character before it is.
+    """
+    cue = _CUE_WORD.match(low)
+    if cue is not None:
+        yield cue.end()
+    pos = cue.end() - 1 if cue is not None else 0
+    search = _CUE_AFTER_ASCII.search if low.isascii() else _CUE_AFTER.search
     while True:
-        cue = search(low, pos)
-        if cue is None:
+        found = search(low, pos)
+        if found is None:
             return
-        start = cue.start()
-        if start > 0 and (low[start - 1].isalnum() or low[start - 1] == "_"):
-            pos = start + 1
-            continue
-        yield cue
-        pos = cue.end()
+        end = found.end()
+        yield end
+        pos = end - 1
 
 
 def find_effective_date(text: str, lower: str | None = None) -> FoundDate | None:
@@ -103,8 +115,8 @@ def find_effective_date(text: str, lower: str | None = None) -> FoundDate | None
     low = lower if lower is not None else text.lower()
     if len(low) != len(text):
         return None
-    for cue in _cues(low):
-        match = _DATE.match(low, cue.end())
+    for cue_end in _cue_ends(low):
+        match = _DATE.match(low, cue_end)
         if match is None:
             continue
         if match.group("bm") == "may" and not text[match.start()].isupper():

@@ -114,14 +114,18 @@ class Extractor:
         return self._result(analysis)
 
     def _prepare(self, title: object, text: object) -> tuple[Doc, Analysis] | Extraction:
-        title_str = _as_text(title)
-        text_str = _as_text(text)
-        if title_str is None or text_str is None:
-            return _empty()
-        text_str, truncated = truncate(text_str, self.max_chars)
-        title_str, title_cut = truncate(title_str, self.max_chars)
-        if title_cut:
-            text_str, truncated = "", True
+        max_chars = self.max_chars
+        if type(title) is str and type(text) is str and len(text) <= max_chars and len(title) <= max_chars:
+            title_str, text_str, truncated = title, text, False  # the usual case: nothing to coerce or cut
+        else:
+            title_value = _as_text(title)
+            text_value = _as_text(text)
+            if title_value is None or text_value is None:
+                return _empty()
+            text_str, truncated = truncate(text_value, max_chars)
+            title_str, title_cut = truncate(title_value, max_chars)
+            if title_cut:
+                text_str, truncated = "", True
         full = screen(analysed_text(title_str, text_str))
         if full is None:
             return _empty(truncated)
@@ -136,10 +140,12 @@ class Extractor:
         new_span = _new_span
         minerals: list[str] = []
         countries: list[str] = []
-        spans: list[Span] = [new_span(m.start, m.end, m.text, m.label, m.value) for m in analysis.mentions]
-        for mention in analysis.mentions:
-            value = mention.value
-            bucket = minerals if mention.label == "mineral" else countries
+        spans: list[Span] = []
+        add = spans.append
+        # One pass, the mentions unpacked (cheaper than reading five fields by name).
+        for start, end, mention_text, label, value, _kind, _tok_start, _tok_end in analysis.mentions:
+            add(new_span(start, end, mention_text, label, value))
+            bucket = minerals if label == "mineral" else countries
             if value not in bucket:
                 bucket.append(value)
         measure = analysis.measure

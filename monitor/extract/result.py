@@ -35,9 +35,15 @@ _new = object.__new__
 
 def _fast_span(start: int, end: int, text: str, label: str, value: str) -> Span:
     span = cast(Span, _new(Span))
-    span.__dict__.update(
-        __evaluated_fields__=set(), start=start, end=end, text=text, label=label, value=value
-    )
+    # A new dict assigned whole: cheaper than update() with keywords (one dict fewer).
+    span.__dict__ = {
+        "__evaluated_fields__": set(),
+        "start": start,
+        "end": end,
+        "text": text,
+        "label": label,
+        "value": value,
+    }
     return span
 
 
@@ -60,19 +66,19 @@ def _fast_extraction(
     truncated: bool,
 ) -> Extraction:
     extraction = cast(Extraction, _new(Extraction))
-    extraction.__dict__.update(
-        __evaluated_fields__=set(),
-        minerals=minerals,
-        countries=countries,
-        imposing_country=imposing_country,
-        target_country=target_country,
-        measure=measure,
-        direction=direction,
-        effective_date=effective_date,
-        spans=spans,
-        truncated=truncated,
-        schema_version=_SCHEMA_VERSION,
-    )
+    extraction.__dict__ = {
+        "__evaluated_fields__": set(),
+        "minerals": minerals,
+        "countries": countries,
+        "imposing_country": imposing_country,
+        "target_country": target_country,
+        "measure": measure,
+        "direction": direction,
+        "effective_date": effective_date,
+        "spans": spans,
+        "truncated": truncated,
+        "schema_version": _SCHEMA_VERSION,
+    }
     return extraction
 
 

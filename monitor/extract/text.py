@@ -119,6 +119,7 @@ _ABBREVIATIONS = frozenset(
         "fig",
     ]
 )
+_MAX_ABBREVIATION = max(map(len, _ABBREVIATIONS))
 _CONTROL_CODES = frozenset([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 _NOT_CONTROL_BYTES = bytes(b for b in range(256) if b not in _CONTROL_CODES)
 _PUNCT_BYTES = _PUNCT.encode("ascii", errors="ignore")
@@ -221,21 +222,29 @@ def truncate(text: str, limit: int) -> tuple[str, bool]:
     return (head[:space] if space > 0 else head), True
 
 
-def sentence_bounds(text: str) -> list[tuple[int, int]]:
+def sentence_bounds(text: str, pos: int = 0) -> list[tuple[int, int]]:
     """Sentence (start, end) character offsets: split at . ! ? before a capital, and at line breaks.
 
-    Abbreviations ("U.S.", "Dec.", "No.") do not end a sentence.
+    Abbreviations ("U.S.", "Dec.", "No.") do not end a sentence. With ``pos``, the sentences of
+    ``text[pos:]``, in offsets of ``text`` (no copy of the text). A sentence ends at the end of the
+    text or before a space, line break, quote or bracket (see :class:`~monitor.extract.anchors.Sentences`).
     """
     bounds: list[tuple[int, int]] = []
-    start = 0
-    for match in _SENTENCE_END.finditer(text):
+    start = pos
+    rfind = text.rfind
+    for match in _SENTENCE_END.finditer(text, pos):
         at = match.start()
         char = text[at]
         end = at + 1
         if char == ".":
-            word = text[text.rfind(" ", start, at) + 1 : at].lower().lstrip("(\"'")
-            if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
-                continue
+            space = rfind(" ", start, at)
+            word_start = space + 1 if space >= 0 else pos
+            # A longer word is no abbreviation, unless quotes or brackets before it are stripped
+            # (lower-casing never shortens a word).
+            if at - word_start <= _MAX_ABBREVIATION or text[word_start] in "(\"'":
+                word = text[word_start:at].lower().lstrip("(\"'")
+                if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
+                    continue
         elif char == "\n":
             end = at
         if end > start and not text[start:end].isspace():
@@ -243,4 +252,4 @@ def sentence_bounds(text: str) -> list[tuple[int, int]]:
         start = match.end()
     if start < len(text) and text[start:].strip():
         bounds.append((start, len(text)))
-    return bounds or [(0, len(text))]
+    return bounds or [(pos, len(text))]
