@@ -35,11 +35,11 @@ from monitor.delivery.settings import DeliverySettings
 from monitor.delivery.signing import message_id, signed_headers
 from monitor.delivery.ssrf import Resolver, UnresolvableHostError, UnsafeUrlError, check_url, system_resolve
 from monitor.delivery.subscription import AlertmanagerChannel, DigestDelivery, WebhookChannel
-from monitor.errors import DeliveryError, StoreError
+from monitor.errors import DeliveryError
 from monitor.observability.metrics import Metrics
 from monitor.records import SEVERITIES, Alert, DeadLetter
 from monitor.store.base import AlertStore, AttemptRecord, DeliveryRecord, NewDelivery, SubscriptionRecord
-from monitor.store.sql import is_transient
+from monitor.store.sql import is_transient, transient_as_store_error
 
 log = logging.getLogger(__name__)
 
@@ -249,14 +249,8 @@ class Dispatcher:
         """
         if not alerts:
             return
-        try:
+        with transient_as_store_error():
             await self._handle_many(alerts)
-        except StoreError:
-            raise
-        except Exception as err:
-            if is_transient(err):
-                raise StoreError(f"alert store unavailable: {err}", transient=True) from err
-            raise
 
     async def _handle_many(self, alerts: Sequence[Alert]) -> None:
         handled_at = time.monotonic()

@@ -17,7 +17,7 @@ import binascii
 import json
 import secrets
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -450,14 +450,8 @@ class SqlAlertStore:
         """
         if not alerts:
             return []
-        try:
+        with transient_as_store_error():
             return await self._upsert_alerts(alerts, now.astimezone(UTC))
-        except StoreError:
-            raise
-        except Exception as err:
-            if is_transient(err):
-                raise StoreError(f"alert store unavailable: {err}", transient=True) from err
-            raise
 
     async def _upsert_alerts(self, alerts: Sequence[Alert], now: datetime) -> list[UpsertResult]:
         async with self._tx(events=True) as conn:
@@ -508,7 +502,7 @@ class SqlAlertStore:
         if not alerts:
             return StoredBatch(results=[], subscriptions=[], deliveries=[])
         now = now.astimezone(UTC)
-        try:
+        with transient_as_store_error():
             async with self._tx(events=True) as conn:
                 results = await self._upsert_in(conn, alerts, now)
                 changed = [r.stored.alert for r in results if r.changed]
@@ -518,12 +512,6 @@ class SqlAlertStore:
                 subscriptions = [self._subscription(r) for r in rows]
                 wanted = planner(changed, subscriptions)
                 deliveries = await self._enqueue_in(conn, wanted, now, owner, lease_until)
-        except StoreError:
-            raise
-        except Exception as err:
-            if is_transient(err):
-                raise StoreError(f"alert store unavailable: {err}", transient=True) from err
-            raise
         return StoredBatch(results=results, subscriptions=subscriptions, deliveries=deliveries)
 
     async def _write_changes(
@@ -1256,6 +1244,20 @@ class SqlAlertStore:
 
 #: SQLSTATE classes of errors in the data or the query itself: retrying cannot help.
 _PERMANENT_SQLSTATE_CLASSES = ("22", "23", "42", "0A")
+
+
+@contextmanager
+def transient_as_store_error() -> Iterator[None]:
+    """Let :class:`StoreError` through; turn a transient database failure into one with
+    ``transient=True`` (callers retry those); leave every other error as it is."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as err:
+        if is_transient(err):
+            raise StoreError(f"alert store unavailable: {err}", transient=True) from err
+        raise
 
 
 def is_transient(err: BaseException) -> bool:
