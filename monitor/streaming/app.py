@@ -579,6 +579,21 @@ class Topology:
             await asyncio.sleep(0.05)
         if self.busy > 0:
             log.warning("stopping with %d messages still in hand (they will be processed again)", self.busy)
+            return
+        # While this worker still holds its partitions: outputs and table changelog on the broker, then
+        # offsets committed. Once stopping, Faust's rebalance handler skips its wait and flush
+        # (`_on_rebalance_when_stopped`), so the worker taking over might otherwise recover a table
+        # without the last changes.
+        try:
+            await asyncio.wait_for(
+                self._flush_and_commit(), max(deadline - asyncio.get_running_loop().time(), 1.0)
+            )
+        except TimeoutError:
+            log.warning("could not flush and commit before stopping (what was not committed is redelivered)")
+
+    async def _flush_and_commit(self) -> None:
+        await self.app.producer.flush()
+        await self.app.consumer.commit()
 
     def cleanup(self) -> None:
         """Remove the worker's scratch folder (after the app has stopped)."""
