@@ -293,8 +293,9 @@ def extract(ctx: click.Context, text: str | None, title: str, jsonl: bool) -> No
 @cli.command(name="eval")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@click.option("--errors", is_flag=True, help="Also list every mismatch (item, field, gold, predicted).")
 @click.pass_context
-def eval_command(ctx: click.Context, file: Path, as_json: bool) -> None:
+def eval_command(ctx: click.Context, file: Path, as_json: bool, errors: bool) -> None:
     """Score the extractor on a labelled JSON Lines FILE: per-field precision, recall, F1, accuracy."""
     from monitor.extract.evaluation import format_table, load_gold, score
 
@@ -309,7 +310,7 @@ def eval_command(ctx: click.Context, file: Path, as_json: bool) -> None:
     if as_json:
         print_json(report.to_dict(), sys.stdout)
     else:
-        click.echo(format_table(report))
+        click.echo(format_table(report, errors=errors))
 
 
 @cli.command()

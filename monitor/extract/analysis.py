@@ -64,6 +64,7 @@ class Analysis:
         "_lower",
         "_sentence_starts",
         "_sentences",
+        "blocked",
         "cue",
         "date_span",
         "direction",
@@ -88,6 +89,8 @@ class Analysis:
         self.mentions: list[Mention] = []
         self.measure = "none"
         self.cue: Cue | None = None
+        #: Not-a-measure spans by sentence, for the sentences the measure component scanned.
+        self.blocked: dict[int, list[tuple[int, int]]] = {}
         self.direction: str | None = None
         self.direction_span: tuple[int, int] | None = None
         self.imposing: Mention | None = None

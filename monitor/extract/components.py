@@ -347,6 +347,7 @@ class MeasureComponent:
             return
         best = {m.measure: best[m.measure] for m in rules.measures if m.measure in best}  # rule order
         self._demote_replaced(text, sentences, best)
+        _demote_agreed(best)
         ranked = []
         for found in best.values():
             top = max(found, key=lambda c: (c.score, -c.start))
@@ -355,6 +356,7 @@ class MeasureComponent:
         _, cue = max(ranked, key=lambda item: (item[0], -item[1].start))
         analysis.measure = cue.measure
         analysis.cue = cue
+        analysis.blocked = {sent: facts.blocked for sent, facts in facts_by_sentence.items()}
         return
 
     @staticmethod
@@ -447,6 +449,26 @@ class MeasureComponent:
                 ]
 
 
+def _demote_agreed(best: dict[str, list[Cue]]) -> None:
+    """What two parties agree on is the partnership's content, not a measure either imposes: a cue
+    after a partnership cue in its sentence ("signed a framework ... pledging to coordinate
+    stockpiling and price floors") is demoted below the partnership."""
+    partnership = best.get("partnership")
+    if not partnership or len(best) < 2:
+        return
+    first: dict[int, int] = {}  # sentence -> where its first partnership cue starts
+    for cue in partnership:
+        first[cue.sentence] = min(cue.start, first.get(cue.sentence, cue.start))
+    for measure, found in best.items():
+        if measure != "partnership":
+            best[measure] = [
+                Cue(c.measure, c.start, c.end, c.sentence, c.score - 0.6)
+                if c.sentence in first and c.start > first[c.sentence]
+                else c
+                for c in found
+            ]
+
+
 @Language.factory("monitor_measure_v1", default_config={"rules_path": None})
 def make_measure(nlp: Language, name: str, rules_path: str | None) -> MeasureComponent:
     """Build the measure component from ``measures.yaml``."""
@@ -527,6 +549,9 @@ class DirectionComponent:
         rules = self.rules
         for _, start, end in sorted(rules.loosen_bank.matches(text, s0, s1)):
             inner = text[start:end].split()
+            exemption = len(inner) == 1 and inner[0].startswith("exempt")
+            if exemption and rules.tighten_verbs.search(text, s0, start):
+                continue  # "imposed a 50% tariff on ..., but exempted cathodes": a new measure, narrowed
             if len(inner) > 2 and _RESTRICTIVE_GAP.search(" ".join(inner[1:-1])):
                 continue
             family = _family(inner[-1]) or _family(inner[0])
@@ -559,7 +584,19 @@ _COORDINATION = re.compile("^(?:['\u2019]s)?\\s*(?:,|and|&|-|/)\\s*(?:the\\s+)?$
 _CLAUSE_AFTER = re.compile(
     r"\b(?:who|which|that|where|while|as|after|because|since|amid|said|says)\b|;|,\s+and\s+(?:the\s+)?(?=[A-Z])"
 )
+# From the start of a sentence other than the cue's, a reporting verb does not end the clause that
+# matters: in "The ministry said it would suspend checks on exports to the United States" the
+# destination is what was said.
+_CLAUSE_AFTER_REPORTED = re.compile(
+    r"\b(?:who|which|that|where|while|as|after|because|since|amid)\b|;|,\s+and\s+(?:the\s+)?(?=[A-Z])"
+)
 _TARGET = frozenset({"on", "against", "targeting", "targets", "targeted", "at"})
+# "licences for EU firms": the buyers' country is the destination.
+_BUYERS = re.compile(
+    r"\s+(?:firms?|companies|company|buyers?|customers?|clients?|users?|importers?|carmakers?|automakers?|"
+    r"manufacturers?|makers?|end-users?|purchasers?)\b",
+    re.IGNORECASE,
+)
 
 
 class RolesComponent:
@@ -598,9 +635,19 @@ class RolesComponent:
             s0, s1 = analysis.sentences[sent]
             pivot = cue.start if index == 0 else s0
             cue_span = (cue.start, cue.end) if index == 0 else None
+            mentions = analysis.mentions_in(s0, s1, "country")
+            if not mentions:
+                continue
+            # A country inside a phrase that is not a measure ("hits back at US tariffs with export
+            # controls", "in response to China's curbs") is the cause, not a party.
+            blocked = analysis.blocked.get(sent)
+            if blocked is None:
+                phrases = self.rules.not_measure_bank.matches(analysis.lower, s0, s1)
+                blocked = [(b0, b1) for _, b0, b1 in phrases]
             roles = [
                 (m, self._role(text, analysis, m, s0, cue_span, measure))
-                for m in analysis.mentions_in(s0, s1, "country")
+                for m in mentions
+                if not blocked or not any(b0 <= m.start and m.end <= b1 for b0, b1 in blocked)
             ]
             if not roles:
                 continue
@@ -616,7 +663,9 @@ class RolesComponent:
             if imposing is None:
                 imposing = self._imposing(text, measure, roles, pivot, cue.start if index == 0 else None)
             if target is None:
-                target = self._target(text, measure, roles, imposing, cue.end if index == 0 else s0)
+                target = self._target(
+                    text, measure, roles, imposing, cue.end if index == 0 else s0, reported=index > 0
+                )
             if imposing is not None and target is not None:
                 break
         if imposing is None and measure != "partnership":
@@ -666,6 +715,8 @@ class RolesComponent:
                 return "origin"
             if prep == "with":
                 return "partner"
+            if prep == "for" and _BUYERS.match(text, mention.end):
+                return "dest"
         if mention.kind == "demonym" and measure in IMPORT_MEASURES and not _POSSESSIVE.match(after):
             return "origin"  # "sanctions Russian firms", "tariffs on Chinese goods"
         if mention.kind == "demonym":
@@ -708,18 +759,31 @@ class RolesComponent:
 
     @staticmethod
     def _target(
-        text: str, measure: str, roles: list[tuple[Mention, str]], imposing: Mention | None, pivot: int
+        text: str,
+        measure: str,
+        roles: list[tuple[Mention, str]],
+        imposing: Mention | None,
+        pivot: int,
+        *,
+        reported: bool = False,
     ) -> Mention | None:
         wanted = ("dest", "target") if measure in EXPORT_MEASURES else ("origin", "target", "dest")
+        clause_after = _CLAUSE_AFTER_REPORTED if reported else _CLAUSE_AFTER
         if measure in ("stockpile", "price_control"):
             return None
         for role_name in wanted:
             for mention, role in roles:
                 if role != role_name or (imposing is not None and mention.value == imposing.value):
                     continue
-                if mention.start > pivot and _CLAUSE_AFTER.search(text[pivot : mention.start]):
+                if mention.start > pivot and clause_after.search(text[pivot : mention.start]):
                     continue  # in another clause: "... a relief to miners who ship to China"
                 return mention
+        if measure == "sanction":
+            # "sanctions on Vladimir Potanin, Russia's second-richest man": whose person or firm it is.
+            for mention, role in roles:
+                other = imposing is None or mention.value != imposing.value
+                if role == "owner" and mention.start > pivot and other:
+                    return mention
         return None
 
     @staticmethod

@@ -252,6 +252,8 @@ class CueRules:
     background_words: WordAlternatives
     loosen: tuple[WordPattern, ...]
     relief_nouns: re.Pattern[str]
+    #: Verbs that impose or widen a measure (direction.tighten): "imposed a tariff ... but exempted".
+    tighten_verbs: re.Pattern[str]
     unchanged: tuple[WordPattern, ...]
     cue_bank: PatternBank  # every measure pattern, in order
     cue_of: tuple[tuple[MeasureCues, float, re.Pattern[str] | None], ...]  # measure, bonus, context of each
@@ -338,6 +340,7 @@ def _load_cue_rules(path: Path, version: int) -> CueRules:
         background_words=WordAlternatives(background_rx),
         loosen=loosen,
         relief_nouns=_compile(direction.get("relief_nouns"), f"{where}: direction.relief_nouns"),
+        tighten_verbs=_compile_union(direction.get("tighten") or ["(?!)"], f"{where}: direction.tighten"),
         unchanged=unchanged,
         cue_bank=PatternBank([p for m in measures for p, _, _ in m.patterns]),
         cue_of=cue_of,

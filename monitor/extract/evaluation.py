@@ -221,12 +221,18 @@ def score(gold: Sequence[GoldItem], predicted: Sequence[Extraction]) -> EvalRepo
     )
 
 
-def format_table(report: EvalReport) -> str:
-    """A human-readable table of the report's scores."""
+def format_table(report: EvalReport, *, errors: bool = False) -> str:
+    """A human-readable table of the report's scores; with ``errors``, one line per mismatch after it."""
     lines = [f"items: {report.items}", "", f"{'field':<18}{'precision':>10}{'recall':>10}{'f1':>10}"]
     for name, s in report.sets.items():
         lines.append(f"{name:<18}{s.precision:>10.3f}{s.recall:>10.3f}{s.f1:>10.3f}")
     lines += ["", f"{'field':<18}{'accuracy':>10}"]
     for name, value in report.accuracy.items():
         lines.append(f"{name:<18}{value:>10.3f}")
+    if errors:
+        lines += ["", f"mismatches: {len(report.mismatches)}"]
+        lines += [
+            f"{m.id}\t{m.field}\tgold={json.dumps(m.gold)}\tpredicted={json.dumps(m.predicted)}"
+            for m in report.mismatches
+        ]
     return "\n".join(lines)

@@ -35,10 +35,13 @@ PIPELINE = (
 
 
 def _split_us_hyphen(nlp: Language) -> None:
-    """Split "U.S.-China" into "U.S.", "-", "China" so both countries are seen."""
+    """Split "U.S.-China" into "U.S.", "-", "China" so both countries are seen, and a suspended
+    hyphen from its word ("gallium-, germanium- and antimony-related items") so the word is seen."""
     infixes = [*list(nlp.Defaults.infixes or []), r"(?<=[A-Z]\.)-(?=[A-Z])"]
     tokenizer: Any = nlp.tokenizer
     tokenizer.infix_finditer = spacy.util.compile_infix_regex(infixes).finditer
+    suffixes = [*list(nlp.Defaults.suffixes or []), r"(?<=[A-Za-z])-"]
+    tokenizer.suffix_search = spacy.util.compile_suffix_regex(suffixes).search
 
 
 def build_pipeline(spacy_model: str | None = None) -> Language:

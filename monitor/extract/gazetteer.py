@@ -158,7 +158,8 @@ def _mineral_terms(data_dir: Path) -> tuple[list[Term], list[str], dict[str, Any
                 seen.add(key)
                 terms.append(Term(variant, MINERAL, name, exact))
     for phrase in _str_list(config.get("blocked_phrases"), f"{yaml_path}: blocked_phrases"):
-        terms.append(Term(phrase, BLOCK, "", phrase != phrase.lower()))
+        # "cobalt blue" (listed as case-sensitive) is the colour; "Cobalt Blue" the cobalt company.
+        terms.append(Term(phrase, BLOCK, "", phrase != phrase.lower() or phrase in case_sensitive))
     return terms, list(aliases), config
 
 

@@ -119,6 +119,27 @@ def test_eval_scores_the_development_set_as_a_table_and_as_json() -> None:
     assert report
 
 
+def test_eval_errors_lists_each_mismatch_with_gold_and_predicted(tmp_path: Path) -> None:
+    item = {
+        "id": "x1",
+        "title": "",
+        "text": "China banned gallium exports to the United States on Tuesday.",
+        "minerals": ["gallium"],
+        "countries": ["CN", "US"],
+        "imposing_country": "CN",
+        "target_country": "US",
+        "measure": "export_quota",  # wrong on purpose: the extractor reads a ban
+        "direction": "tighten",
+        "effective_date": None,
+    }
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(json.dumps(item) + "\n", encoding="utf-8")
+    done = _monitor("eval", str(gold), "--errors")
+    assert done.returncode == 0, done.stderr
+    assert "mismatches: 1" in done.stdout
+    assert 'x1\tmeasure\tgold="export_quota"\tpredicted="export_ban"' in done.stdout
+
+
 @pytest.mark.parametrize("scope", ["read", "ingest", "admin"])
 def test_keys_are_shown_once_listed_and_revoked(tmp_path: Path, scope: str) -> None:
     env = {"MONITOR_STORE__URL": f"sqlite+aiosqlite:///{tmp_path / 'keys.sqlite'}"}
