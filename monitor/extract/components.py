@@ -699,8 +699,10 @@ class RolesComponent:
             )
             return "target" if measure in IMPORT_MEASURES and earlier and not coordinated else "subject"
         lower = analysis.lower
-        tail = _PREP_TAIL.search(lower, max(s0, mention.start - 40), mention.start)
         after = text[mention.end : mention.end + 3]
+        if cue is not None and 0 <= cue[0] - mention.end <= 40 and _POSSESSIVE.match(after):
+            return "owner"  # "EU reacts to China's export controls": China's whatever the preposition
+        tail = _PREP_TAIL.search(lower, max(s0, mention.start - 40), mention.start)
         if tail:
             prep = (tail.group("inner") or tail.group("prep")).lower()
             if prep == "by":

@@ -308,3 +308,17 @@ def test_a_reporting_verb_does_not_hide_the_destination_in_the_first_sentence(ex
         title="China eases graphite export curbs",
     )
     assert (result.direction, result.target_country) == ("loosen", "US")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "EU reacts to China's export controls on gallium and germanium",
+        "Japan responds to Beijing's ban on rare earth exports",
+        "Carmakers turn to China's licensing regime for magnet exports with alarm",
+    ],
+)
+def test_the_owner_of_a_measure_imposes_it_whatever_preposition_comes_before(
+    extractor: Extractor, text: str
+) -> None:
+    assert extractor.extract(text).imposing_country == "CN"
