@@ -31,6 +31,7 @@ from monitor.extract.analysis import Analysis, Cue, Mention, analysis_of
 from monitor.extract.cues import CueRules, load_cue_rules
 from monitor.extract.dates import find_effective_date
 from monitor.extract.gazetteer import BLOCK, MINERAL, Gazetteer, load_gazetteer
+from monitor.records import UNDIRECTED_MEASURES
 
 __all__ = [
     "DateComponent",
@@ -42,7 +43,7 @@ __all__ = [
 
 EXPORT_MEASURES = frozenset({"export_ban", "export_licence", "export_quota", "export_tax", "technology_ban"})
 IMPORT_MEASURES = frozenset({"import_tariff", "investigation", "sanction"})
-NO_DIRECTION = frozenset({"none", "partnership", "stockpile", "investigation", "price_control"})
+NO_DIRECTION = UNDIRECTED_MEASURES
 _BASED = frozenset({"based", "listed", "headquartered", "registered", "traded"})
 
 

@@ -27,6 +27,10 @@ Severity = Literal["low", "medium", "high", "critical"]
 AlertStatus = Literal["firing", "acknowledged", "resolved"]
 
 MEASURES: tuple[str, ...] = get_args(Measure)
+#: Measures that have no direction (the extractor's contract): they neither tighten nor loosen supply.
+UNDIRECTED_MEASURES: frozenset[str] = frozenset(
+    {"none", "partnership", "stockpile", "investigation", "price_control"}
+)
 DIRECTIONS: tuple[str, ...] = get_args(Direction)
 SEVERITIES: tuple[str, ...] = get_args(Severity)
 ALERT_STATUSES: tuple[str, ...] = get_args(AlertStatus)

@@ -39,7 +39,7 @@ from monitor.rules.exposure import normalise_country
 from monitor.rules.fingerprint import alert_id, fingerprint
 from monitor.rules.ruleset import RuleSet
 from monitor.rules.schema import Rule
-from monitor.rules.severity import effective_direction, severity_for
+from monitor.rules.severity import alert_direction, effective_direction, severity_for
 from monitor.rules.state import (
     AlertEntry,
     LadderEntry,
@@ -166,7 +166,7 @@ def _describe(alert: dict[str, Any], rule: Rule) -> None:
         rule.type,
         alert.get("imposing_country"),
         alert["measure"],
-        alert.get("direction") or "tighten",
+        alert.get("direction"),
         alert.get("minerals", []),
     )
     first = alert.get("first_evidence_at")
@@ -241,7 +241,7 @@ def _open(
         measure=extraction.measure,
         raised_at=now,
         updated_at=now,
-        direction=effective_direction(extraction.direction),
+        direction=alert_direction(extraction.measure, extraction.direction),
         minerals=list(minerals),
         countries=_countries(event),
         imposing_country=normalise_country(extraction.imposing_country),

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from monitor.records import Extraction, TaggedEvent
-from monitor.records.vocabulary import SEVERITIES
+from monitor.records.vocabulary import SEVERITIES, UNDIRECTED_MEASURES
 from monitor.rules.exposure import Exposure, load_exposure, normalise_country
 from monitor.rules.schema import SeverityPolicy
 
@@ -47,6 +47,12 @@ class MineralScore:
 def effective_direction(direction: str | None) -> str:
     """The direction rules read: an extraction without one counts as a tightening."""
     return direction if direction in ("tighten", "loosen") else "tighten"
+
+
+def alert_direction(measure: str, direction: str | None) -> str | None:
+    """The direction an alert reports: none for a measure that has none (an investigation, a price
+    control, ...), else the direction rules read (a restriction reported unchanged is still in force)."""
+    return None if measure in UNDIRECTED_MEASURES else effective_direction(direction)
 
 
 def level(points: int, policy: SeverityPolicy) -> str:

@@ -76,11 +76,16 @@ def minerals_text(minerals: Sequence[str], limit: int = 6) -> str:
     return shown
 
 
-def title(rule_type: str, imposing: str | None, measure: str, direction: str, minerals: Sequence[str]) -> str:
-    """E.g. ``China tightens export licensing: gallium, germanium``."""
-    verb = "loosens" if direction == "loosen" else "tightens"
+def title(
+    rule_type: str, imposing: str | None, measure: str, direction: str | None, minerals: Sequence[str]
+) -> str:
+    """E.g. ``China tightens export licensing: gallium, germanium``; ``Indonesia sets price controls:
+    nickel`` for a measure without a direction."""
+    verb = {"loosen": "loosens", "tighten": "tightens"}.get(direction or "", "sets")
     if measure == "investigation":
         verb = "opens" if direction != "loosen" else "closes"
+    elif measure in ("partnership", "stockpile"):
+        verb = "announces"
     phrase = MEASURE_PHRASES.get(measure, measure.replace("_", " "))
     prefix = _TYPE_PREFIX.get(rule_type, "")
     return f"{prefix}{country_name(imposing)} {verb} {phrase}: {minerals_text(minerals)}"

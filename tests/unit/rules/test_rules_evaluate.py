@@ -339,3 +339,28 @@ def test_evidence_is_capped():
     ruleset = _ruleset(max_evidence=2)
     final, emitted = run(ruleset, [make_event(f"d{i}", hours=i) for i in range(4)])
     assert final[0].document_ids == ["d0", "d1"] and len(emitted) == 2
+
+
+def test_an_alert_on_a_measure_without_direction_reports_none(default_pack):
+    # The extractor gives no direction for investigations and price controls: the alert does not
+    # invent one (it still groups and scores as the rules read it: like a tightening).
+    alerts, _ = run(
+        default_pack,
+        [
+            make_event("p", minerals=["nickel"], measure="price_control", direction=None, imposing="ID"),
+            make_event("i", minerals=["titanium"], measure="investigation", direction=None, imposing="US"),
+        ],
+    )
+    by_measure = {a.measure: a for a in alerts}
+    assert by_measure["price_control"].direction is None
+    assert by_measure["price_control"].title == "Indonesia sets price controls: nickel"
+    assert by_measure["investigation"].direction is None
+    assert by_measure["investigation"].title == "United States opens investigation: titanium"
+    assert default_pack.routing_keys(make_event(measure="price_control", direction=None)) == [
+        "imposing_country=CN|measure=price_control|direction=tighten"
+    ]
+
+
+def test_a_restriction_reported_unchanged_is_still_in_force(default_pack):
+    alerts, _ = run(default_pack, [make_event("u", measure="export_ban", direction=None)])
+    assert [a.direction for a in alerts] == ["tighten"]
