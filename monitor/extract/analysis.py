@@ -66,6 +66,7 @@ class Analysis:
         "_sentences",
         "blocked",
         "cue",
+        "cue_sentences",
         "date_span",
         "direction",
         "direction_span",
@@ -89,6 +90,8 @@ class Analysis:
         self.mentions: list[Mention] = []
         self.measure = "none"
         self.cue: Cue | None = None
+        #: Other sentences that cue the chosen measure, not background (the operative article of a notice).
+        self.cue_sentences: list[int] = []
         #: Not-a-measure spans by sentence, for the sentences the measure component scanned.
         self.blocked: dict[int, list[tuple[int, int]]] = {}
         self.direction: str | None = None

@@ -276,6 +276,15 @@ def _clause_before(rules: CueRules, text: str, sent_start: int, pos: int) -> str
     return window[cuts[-1].end() :] if cuts else window
 
 
+# Right after a negation (a word may come between), a word that undoes a measure: the negation is of
+# the undoing ("will not lift the ban", "no relief yet on the tariffs").
+_LOOSENING_NEXT = re.compile(
+    r"\s+(?:\w+\s+)?(?:lift\w*|eas(?:e|es|ed|ing)|remov\w*|relie[fv]\w*|relax\w*|end(?:s|ed|ing)?|suspend\w*|"
+    r"scrap(?:s|ped|ping)?|exempt\w*|waiv\w*|reprieve|withdr[ae]w\w*|repeal\w*|revers\w*|cut|cuts|reduc\w*|"
+    r"lower\w*)\b"
+)
+
+
 class _SentenceFacts(NamedTuple):
     """What the cues of one sentence are checked against (offsets in the analysed text)."""
 
@@ -286,6 +295,7 @@ class _SentenceFacts(NamedTuple):
     hypotheticals: list[int]  # where each hypothetical marker ends
     modal: bool
     bonuses: tuple[float, ...]
+    background: bool  # reported as past ("in 2020", "since August 2023", "already")
 
 
 class MeasureComponent:
@@ -324,6 +334,8 @@ class MeasureComponent:
         first_body = 1 if has_title else 0
         facts_by_sentence: dict[int, _SentenceFacts] = {}
         best: dict[str, list[Cue]] = {}
+        headline_dropped = False  # a cue of the headline was negated or hypothetical
+        news = False  # a cue survived outside background sentences
         for index, start, end in hits:
             sent = sentence_of(start)
             facts = facts_by_sentence.get(sent)
@@ -333,19 +345,24 @@ class MeasureComponent:
                 facts_by_sentence[sent] = facts
             if facts.blocked and any(b0 < end and start < b1 for b0, b1 in facts.blocked):
                 continue
-            if facts.modal and self._modal(facts, start):
+            if facts.modal and self._modal(facts, start, text):
+                headline_dropped = headline_dropped or sent == 0
                 continue
             cues, bonus, context = rules.cue_of[index]
             if context is not None and not self._in_context(context, text, sentences, sent, has_title):
                 continue  # "licences" in a sentence that is not about exports
             if rules.hypothetical_after.match(text, end, sentences[sent][1]):
+                headline_dropped = headline_dropped or sent == 0
                 continue  # "a ban on ore exports could be revisited"
+            news = news or not facts.background
             score = cues.weight + bonus - 0.01 * sent
             for extra in facts.bonuses:  # added one by one, as always: ties between scores are exact
                 score += extra
             best.setdefault(cues.measure, []).append(Cue(cues.measure, start, end, sent, score))
-        if not best:
-            return
+        if not best or not news:
+            return  # no cue, or only reports of past measures ("banned ore exports in 2020")
+        if headline_dropped and 0 not in {c.sentence for found in best.values() for c in found}:
+            return  # the headline denies or supposes the measure ("X will not ban ...", "What if ...")
         best = {m.measure: best[m.measure] for m in rules.measures if m.measure in best}  # rule order
         self._demote_replaced(text, sentences, best)
         _demote_agreed(best)
@@ -358,6 +375,9 @@ class MeasureComponent:
         analysis.measure = cue.measure
         analysis.cue = cue
         analysis.blocked = {sent: facts.blocked for sent, facts in facts_by_sentence.items()}
+        analysis.cue_sentences = sorted(
+            {c.sentence for c in best[cue.measure] if not facts_by_sentence[c.sentence].background}
+        )
         return
 
     @staticmethod
@@ -396,7 +416,8 @@ class MeasureComponent:
             bonuses.append(0.6)
         if sent in country_sents:
             bonuses.append(0.3)
-        if rules.background_words.search(text, s0, s1):
+        background = bool(rules.background_words.search(text, s0, s1))
+        if background:
             bonuses.append(-0.7)
         negations = rules.negation_words.spans(text, s0, s1)
         hypotheticals = [end for _, end in rules.hypothetical_words.spans(text, s0, s1)]
@@ -408,10 +429,15 @@ class MeasureComponent:
             hypotheticals=hypotheticals,
             modal=bool(negations or hypotheticals),
             bonuses=tuple(bonuses),
+            background=background,
         )
 
-    def _modal(self, facts: _SentenceFacts, start: int) -> bool:
-        """A cue negated in its clause ("is not considering a ban") or hypothetical ("could ban")."""
+    def _modal(self, facts: _SentenceFacts, start: int, text: str) -> bool:
+        """A cue negated in its clause ("is not considering a ban") or hypothetical ("could ban").
+
+        A negated loosening leaves the measure in force: "will not lift the ban", "no relief on the
+        tariffs" are reports of the measure (unchanged), not denials of it.
+        """
         if any(end <= start for end in facts.hypotheticals):
             return True
         window = max(facts.s0, start - self.rules.negation_window)
@@ -419,7 +445,10 @@ class MeasureComponent:
         for b0, b1 in facts.breaks:
             if b0 >= window and b1 <= start:
                 clause = b1
-        return any(a >= clause and b <= start for a, b in facts.negations)
+        return any(
+            a >= clause and b <= start and _LOOSENING_NEXT.match(text, b, start) is None
+            for a, b in facts.negations
+        )
 
     def _demote_replaced(
         self, text: str, sentences: list[tuple[int, int]], best: dict[str, list[Cue]]
@@ -503,6 +532,9 @@ _NOUN_FAMILY: dict[str, frozenset[str]] = {
 }
 
 
+_REDUCTION = re.compile(r"(?:cut|lower|reduc|halv|trim|slash|shrink)")
+
+
 def _family(word: str) -> frozenset[str] | None:
     word = word.lower().strip(".,;:")
     return _NOUN_FAMILY.get(word) or _NOUN_FAMILY.get(word[:-1] if word.endswith("s") else word)
@@ -531,6 +563,10 @@ class DirectionComponent:
         first_body = 1 if analysis.title_end else 0
         if first_body != cue.sentence and first_body < len(analysis.sentences):
             sentences.append(analysis.sentences[first_body])
+        # Then the other sentences that state the measure: "Article 1. The export duty rate ... is reduced".
+        for i in analysis.cue_sentences:
+            if analysis.sentences[i] not in sentences:
+                sentences.append(analysis.sentences[i])
         for s0, s1 in sentences:
             span = self._loosen(text, s0, s1, analysis.measure)
             if span is not None:
@@ -558,6 +594,8 @@ class DirectionComponent:
             family = _family(inner[-1]) or _family(inner[0])
             if family is not None and measure not in family:
                 continue
+            if measure == "export_quota" and _REDUCTION.match(inner[0]):
+                continue  # a smaller quota lets less out: "cuts its cobalt export quota" tightens
             if rules.negation.search(_clause_before(rules, text, s0, start)):
                 continue  # "did not lift the ban", "will not allow exports"
             return start, end
@@ -576,7 +614,8 @@ def make_direction(nlp: Language, name: str, rules_path: str | None) -> Directio
 
 # Matched on the lower-cased text.
 _PREP_TAIL = re.compile(
-    r"\b(?P<prep>to|into|towards?|on|against|from|targeting|targets|targeted|at|of|by|with|for|between|and)\s+"
+    r"\b(?P<prep>to|into|towards?|on|against|from|targeting|targets|targeted|at|of|by|with|for|between|and|"
+    r"(?:originating|produced|made|mined|manufactured)\s+in|(?:originating|sourced)\s+from)\s+"
     r"(?:the\s+|its\s+|their\s+|a\s+|(?:imports?|exports?|shipments?|goods|products|sales)\s+(?P<inner>of|from|to)\s+(?:the\s+)?)?$",
 )
 _POSSESSIVE = re.compile("^\\s*['\u2019]s?\\b")
@@ -585,11 +624,11 @@ _COORDINATION = re.compile("^(?:['\u2019]s)?\\s*(?:,|and|&|-|/)\\s*(?:the\\s+)?$
 _CLAUSE_AFTER = re.compile(
     r"\b(?:who|which|that|where|while|as|after|because|since|amid|said|says)\b|;|,\s+and\s+(?:the\s+)?(?=[A-Z])"
 )
-# From the start of a sentence other than the cue's, a reporting verb does not end the clause that
-# matters: in "The ministry said it would suspend checks on exports to the United States" the
-# destination is what was said.
+# From the start of a sentence other than the cue's, a reporting verb (and its "that") does not end
+# the clause that matters: in "The ministry said it would suspend checks on exports to the United
+# States" the destination is what was said.
 _CLAUSE_AFTER_REPORTED = re.compile(
-    r"\b(?:who|which|that|where|while|as|after|because|since|amid)\b|;|,\s+and\s+(?:the\s+)?(?=[A-Z])"
+    r"\b(?:who|which|where|while|as|after|because|since|amid)\b|;|,\s+and\s+(?:the\s+)?(?=[A-Z])"
 )
 _TARGET = frozenset({"on", "against", "targeting", "targets", "targeted", "at"})
 # "licences for EU firms": the buyers' country is the destination.
@@ -708,8 +747,13 @@ class RolesComponent:
             prep = (tail.group("inner") or tail.group("prep")).lower()
             if prep == "by":
                 return "actor"
+            importing = "import" in lower[max(0, tail.start() - 30) : tail.start()]
+            if prep == "into" and measure == "import_tariff" and importing:
+                return "actor"  # "importing aluminium into the European Union": where the tariff is levied
             if prep in _DEST:
                 return "dest"
+            if prep.startswith(("originating", "produced", "made", "mined", "manufactured", "sourced")):
+                return "origin"
             if prep in _TARGET:
                 return "target"
             if prep == "from":

@@ -19,6 +19,8 @@ DATA = Path(__file__).resolve().parents[2] / "data"
         ("extract_holdout.jsonl", 40),
         # Written blind by another author (session 4); scored before and after the fixes it led to.
         ("extract_challenge.jsonl", 120),
+        # Longer items with background paragraphs, by a third author (session 4).
+        ("extract_challenge2.jsonl", 100),
     ],
 )
 def test_labelled_set_meets_targets(name: str, size: int) -> None:

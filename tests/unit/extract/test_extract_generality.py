@@ -322,3 +322,147 @@ def test_the_owner_of_a_measure_imposes_it_whatever_preposition_comes_before(
     extractor: Extractor, text: str
 ) -> None:
     assert extractor.extract(text).imposing_country == "CN"
+
+
+# --- Fixed after a second blind challenge set (100 longer items with background paragraphs). ---
+
+
+@pytest.mark.parametrize(
+    ("title", "text"),
+    [
+        (
+            "Cobalt hydroxide premiums climb",
+            "Hydroxide payables rose to 95% this week as Chinese refiners scrambled for feed. Congo's export "
+            "quotas, in place since October 2025, have cut shipments by half, traders said.",
+        ),
+        (
+            "Indonesian ferronickel shipments hit record",
+            "Indonesia shipped 1.4 million tonnes of ferronickel in May. The country has banned nickel ore "
+            "exports since 2020 to force processing at home.",
+        ),
+        (
+            "Germanium exports rise in November",
+            "China exported 8 tonnes of germanium products in November, customs data showed. Shipments have "
+            "needed licences since August 2023.",
+        ),
+    ],
+)
+def test_a_measure_only_in_background_sentences_is_not_the_news(
+    extractor: Extractor, title: str, text: str
+) -> None:
+    assert extractor.extract(text, title=title).measure == "none"
+
+
+@pytest.mark.parametrize(
+    ("title", "text"),
+    [
+        (
+            "Malaysia rules out rare earth export ban",
+            "The government will not ban exports of rare earths, the minister said. Neighbouring Myanmar "
+            "halted shipments in 2024 after fighting in Kachin state.",
+        ),
+        (
+            "Chile denies plan to cap lithium exports",
+            "Chile's economy ministry denied a report that it would restrict lithium exports. Argentina "
+            "restricted lithium carbonate exports in 2019, the report had noted.",
+        ),
+    ],
+)
+def test_a_denied_headline_is_not_rescued_by_a_background_measure(
+    extractor: Extractor, title: str, text: str
+) -> None:
+    assert extractor.extract(text, title=title).measure == "none"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Guinea said a circulating decree banning bauxite exports was fabricated.",
+        "A document purporting to be an order halting tin exports was a forgery, the ministry said.",
+        "Steelmakers urged the government to restrict exports of ferrous scrap and manganese ore.",
+        "Battery recyclers called on Brussels to ban exports of black mass containing cobalt.",
+    ],
+)
+def test_fakes_and_requests_are_not_measures(extractor: Extractor, text: str) -> None:
+    assert extractor.extract(text).measure == "none"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Indonesia won't lift its ban on bauxite exports, the minister said.",
+        "There will be no relief on the graphite tariffs this year, the trade office said.",
+    ],
+)
+def test_a_negated_loosening_reports_the_measure_unchanged(extractor: Extractor, text: str) -> None:
+    result = extractor.extract(text)
+    assert result.measure != "none" and result.direction is None
+
+
+def test_cutting_a_quota_tightens_and_raising_it_loosens(extractor: Extractor) -> None:
+    cut = extractor.extract("Kazakhstan will cut its 2027 tungsten export quota to 2,000 tonnes.")
+    raised = extractor.extract("Kazakhstan will raise its tungsten export quota to 4,000 tonnes for 2027.")
+    assert (cut.measure, cut.direction) == ("export_quota", "tighten")
+    assert (raised.measure, raised.direction) == ("export_quota", "loosen")
+
+
+def test_the_operative_article_of_a_notice_gives_the_direction(extractor: Extractor) -> None:
+    result = extractor.extract(
+        "The Government promulgates this Decree. Article 1. The export duty rate on chromium ore is "
+        "reduced from 20% to 5%. Article 2. This Decree takes effect from 1 May 2026.",
+        title="Decree amending the export duty schedule for chromium ores",
+    )
+    assert (result.measure, result.direction) == ("export_tax", "loosen")
+
+
+def test_scrap_the_metal_is_not_scrapping_a_tariff(extractor: Extractor) -> None:
+    result = extractor.extract(
+        "A 40% tariff is imposed on imports of aluminium sheet; aluminium ingots and aluminium scrap are "
+        "not subject to the tariff."
+    )
+    assert (result.measure, result.direction) == ("import_tariff", "tighten")
+
+
+def test_lifting_a_halt_on_exports_loosens(extractor: Extractor) -> None:
+    result = extractor.extract("Laos lifted the halt on rare earth exports to Vietnam on Monday.")
+    assert (result.measure, result.direction) == ("export_ban", "loosen")
+
+
+@pytest.mark.parametrize(
+    ("text", "target"),
+    [
+        (
+            "A definitive anti-dumping duty is imposed on imports of silicon metal originating in Brazil.",
+            "BR",
+        ),
+        ("The tariffs apply to ferrovanadium produced in Russia from 1 March 2026.", "RU"),
+    ],
+)
+def test_goods_originating_in_a_country_come_from_it(extractor: Extractor, text: str, target: str) -> None:
+    assert extractor.extract(text).target_country == target
+
+
+def test_goods_imported_into_a_country_are_taxed_by_it(extractor: Extractor) -> None:
+    result = extractor.extract(
+        "From 1 January, companies importing aluminium into Norway must pay a carbon border levy."
+    )
+    assert (result.measure, result.imposing_country) == ("import_tariff", "NO")
+
+
+def test_retaliation_for_a_ban_is_not_the_measure_announced(extractor: Extractor) -> None:
+    result = extractor.extract(
+        "Kazakhstan restricted exports of uranium to Canada under one-off licences, in retaliation for a "
+        "Canadian law banning imports of Kazakh uranium."
+    )
+    assert result.measure == "export_licence"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Beijing's customs agency said the monthly stockpiled copper figure would be published on Friday.",
+        "Namibia allowed a miner to ship stockpiled lithium ore despite the ban.",
+    ],
+)
+def test_stockpiled_goods_are_not_a_stockpiling_measure(extractor: Extractor, text: str) -> None:
+    assert extractor.extract(text).measure != "stockpile"
