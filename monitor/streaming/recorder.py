@@ -41,12 +41,14 @@ class EventRecorder:
         self._interval_s = interval_s
         self._batch = batch
         self._buffer: deque[TaggedEvent] = deque(maxlen=max_buffer)
+        self._evicted = 0  # events dropped from the front of a full buffer, ever
         self._task: asyncio.Task[None] | None = None
 
     def add(self, event: TaggedEvent) -> None:
         """Queue an event (never blocks; past the bound the oldest queued event is dropped)."""
         if len(self._buffer) == self._buffer.maxlen:
             self._metrics.stage_errors.labels(stage="record", reason="buffer_full").inc()
+            self._evicted += 1
         self._buffer.append(event)
 
     async def flush(self) -> None:
@@ -60,6 +62,7 @@ class EventRecorder:
         while left > 0 and self._buffer:
             chunk = [self._buffer[i] for i in range(min(self._batch, left, len(self._buffer)))]
             left -= len(chunk)
+            evicted = self._evicted
             try:
                 await self._write(chunk)
             except Exception as err:  # one place for this stage: count, keep or drop, never raise
@@ -69,7 +72,9 @@ class EventRecorder:
                     return
                 # The batch itself is refused: drop it rather than block every later event.
                 log.error("recording %d tagged events refused, dropped: %s", len(chunk), err)
-            for _ in chunk:
+            # Events added during the write may have pushed some of the chunk out of a full buffer
+            # already (from the front, in order): remove only what is still there.
+            for _ in range(max(0, len(chunk) - (self._evicted - evicted))):
                 self._buffer.popleft()
 
     async def _run(self) -> None:

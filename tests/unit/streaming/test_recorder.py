@@ -86,3 +86,27 @@ async def test_a_store_outage_keeps_the_events_and_a_refused_batch_is_dropped_an
     assert written == [["d2", "d3"]]
     errors = metrics.stage_errors.labels(stage="record", reason="IntegrityError")._value.get()
     assert errors == 1
+
+
+async def test_a_buffer_overflowing_during_a_write_removes_only_what_was_written() -> None:
+    # The buffer holds 4; a write of the first 3 is in flight while 3 more arrive, pushing d0-d2
+    # (the chunk being written) out of the front. The write succeeds: the 4 events still queued
+    # (d3 and the three late ones) must all stay for the next flush.
+    written: list[list[str]] = []
+    recorder: EventRecorder
+
+    async def write(events: Sequence[TaggedEvent]) -> int:
+        written.append([e.document_id for e in events])
+        if len(written) == 1:
+            for e in _events(3, start=10):
+                recorder.add(e)
+        return len(events)
+
+    recorder = EventRecorder(write, Metrics(CollectorRegistry()), batch=3, max_buffer=4)
+    for e in _events(4):
+        recorder.add(e)
+    await recorder.flush()
+    assert written[0] == ["d0", "d1", "d2"]
+    await recorder.flush()
+    flat = [d for chunk in written for d in chunk]
+    assert flat.count("d3") == 1 and {"d10", "d11", "d12"} <= set(flat)
