@@ -1,8 +1,8 @@
 """Effective dates: a date that the text says a measure starts on ("effective 1 December 2025").
 
 Only a date next to an effective-date cue counts; dates of announcements, deadlines ("until
-November 2026") and history do not. A date without a year takes the year of another full date in
-the same text, or is dropped.
+November 2026") and history do not. A date without a year takes the year of the next full date in
+the text ("between 1 August and 31 October 2026"), else of the first one, or is dropped.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ _DATE = re.compile(
 _CUE = re.compile(
     r"\b(?:effective(?:\s+(?:from|on|as\s+of))?|take[sn]?\s+effect(?:\s+(?:on|from))?|took\s+effect(?:\s+(?:on|from))?|"
     r"taking\s+effect(?:\s+(?:on|from))?|with\s+effect\s+from|(?:enter(?:s|ed)?|come[s]?|came|coming|entering)\s+into\s+"
-    r"force(?:\s+(?:on|from))?|in\s+force\s+(?:from|on|since)|from|starting(?:\s+(?:on|from))?|start(?:s|ing)?\s+on|"
+    r"(?:force|operation|effect)(?:\s+(?:on|from))?|in\s+force\s+(?:from|on|since)|from|between|"
+    r"starting(?:\s+(?:on|from))?|start(?:s|ing)?\s+on|"
     r"beginning(?:\s+(?:on|from))?|begins?\s+on|as\s+of|will\s+apply\s+from|appl(?:y|ies)\s+(?:on|from)|"
     r"implemented\s+(?:on|from)|implementation\s+(?:on|from)|effective\s+date\s+(?:of|is)|kicks?\s+in\s+on)"
     r"\s+(?:the\s+)?(?:(?:start|beginning)\s+of\s+|1st\s+of\s+)?"
@@ -77,12 +78,14 @@ def _parse(match: re.Match[str]) -> tuple[int | None, int, int]:
     return int(groups["cy"]), _MONTHS[groups["cm"].rstrip(".")], 1
 
 
-def _default_year(lower: str) -> int | None:
-    """The year of the first full date in the text, for dates written without one."""
-    for match in _DATE.finditer(lower):
-        year = _parse(match)[0]
-        if year is not None:
-            return year
+def _default_year(lower: str, after: int = 0) -> int | None:
+    """The year for a date written without one: of the first full date from ``after`` on ("between
+    1 August and 31 October 2026"), else of the first full date in the text."""
+    for start in (after, 0):
+        for match in _DATE.finditer(lower, start):
+            year = _parse(match)[0]
+            if year is not None:
+                return year
     return None
 
 
@@ -123,7 +126,7 @@ def find_effective_date(text: str, lower: str | None = None) -> FoundDate | None
             continue  # "from may 1" is a month; "may" in running text is a verb
         year, month, day = _parse(match)
         if year is None:
-            year = _default_year(low)
+            year = _default_year(low, match.end())
             if year is None:
                 continue
         try:

@@ -466,3 +466,23 @@ def test_retaliation_for_a_ban_is_not_the_measure_announced(extractor: Extractor
 )
 def test_stockpiled_goods_are_not_a_stockpiling_measure(extractor: Extractor, text: str) -> None:
     assert extractor.extract(text).measure != "stockpile"
+
+
+@pytest.mark.parametrize(
+    ("text", "iso"),
+    [
+        (
+            "Namibia exempted one miner from the lithium ore export ban, allowing shipments between "
+            "1 August and 31 October 2026. The ban was imposed in June 2023.",
+            "2026-08-01",
+        ),
+        (
+            "These regulations on the cobalt export duty shall come into operation on the 1st April, 2026.",
+            "2026-04-01",
+        ),
+    ],
+)
+def test_effective_date_of_a_window_and_of_coming_into_operation(
+    extractor: Extractor, text: str, iso: str
+) -> None:
+    assert extractor.extract(text).effective_date == iso
