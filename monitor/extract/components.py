@@ -285,6 +285,14 @@ _LOOSENING_NEXT = re.compile(
 )
 
 
+_TRADE_WORD = re.compile(
+    r"\bexport|\bshipments?\b|licen[cs]|\bbans?\b|\bquotas?\b|\bdut(?:y|ies)\b|\btax|\btariff|\bchecks?\b|"
+    r"\bcurbs?\b|\bcontrols?\b|\brestrict"
+)
+_CLAUSE_EDGE = re.compile(r"[,;:]|\b(?:but|while|whereas|although|however|which|who)\b")
+_ANNOUNCING = re.compile(r"\b(?:will|shall|plans?\s+to|is\s+to|are\s+to|intends?\s+to)\b")
+
+
 class _SentenceFacts(NamedTuple):
     """What the cues of one sentence are checked against (offsets in the analysed text)."""
 
@@ -296,6 +304,7 @@ class _SentenceFacts(NamedTuple):
     modal: bool
     bonuses: tuple[float, ...]
     background: bool  # reported as past ("in 2020", "since August 2023", "already")
+    announcing: bool  # ... but announces something too
 
 
 class MeasureComponent:
@@ -354,7 +363,7 @@ class MeasureComponent:
             if rules.hypothetical_after.match(text, end, sentences[sent][1]):
                 headline_dropped = headline_dropped or sent == 0
                 continue  # "a ban on ore exports could be revisited"
-            news = news or not facts.background
+            news = news or not self._background(text, facts, start, end, sentences[sent][1])
             score = cues.weight + bonus - 0.01 * sent
             for extra in facts.bonuses:  # added one by one, as always: ties between scores are exact
                 score += extra
@@ -430,7 +439,22 @@ class MeasureComponent:
             modal=bool(negations or hypotheticals),
             bonuses=tuple(bonuses),
             background=background,
+            # A sentence that announces ("will", "shall", "plans to") is news even when it recalls the
+            # past elsewhere ("..., extending rules that already cover ...", "..., rising to 10% in 2029").
+            announcing=background and _ANNOUNCING.search(text, s0, s1) is not None,
         )
+
+    def _background(self, text: str, facts: _SentenceFacts, start: int, end: int, s1: int) -> bool:
+        """The cue reports a past measure: its sentence recalls the past, and either announces nothing
+        or recalls it in the cue's own clause ("despite the licensing Beijing imposed in December 2023")."""
+        if not facts.background:
+            return False
+        if not facts.announcing:
+            return True
+        before = [m.end() for m in _CLAUSE_EDGE.finditer(text, facts.s0, start)]
+        after = _CLAUSE_EDGE.search(text, end, s1)
+        clause = (before[-1] if before else facts.s0, after.start() if after else s1)
+        return bool(self.rules.background_words.search(text, *clause))
 
     def _modal(self, facts: _SentenceFacts, start: int, text: str) -> bool:
         """A cue negated in its clause ("is not considering a ban") or hypothetical ("could ban").
@@ -532,6 +556,7 @@ _NOUN_FAMILY: dict[str, frozenset[str]] = {
 }
 
 
+_RELIEF = re.compile(r"(?:reprieve|exemption|exclusion|waiver|relief)s?\b")
 _REDUCTION = re.compile(r"(?:cut|lower|reduc|halv|trim|slash|shrink)")
 
 
@@ -589,7 +614,8 @@ class DirectionComponent:
             exemption = len(inner) == 1 and inner[0].startswith("exempt")
             if exemption and rules.tighten_verbs.search(text, s0, start):
                 continue  # "imposed a 50% tariff on ..., but exempted cathodes": a new measure, narrowed
-            if len(inner) > 2 and _RESTRICTIVE_GAP.search(" ".join(inner[1:-1])):
+            relief = _RELIEF.match(inner[-1]) is not None  # "grants year-long tariff reprieve"
+            if len(inner) > 2 and not relief and _RESTRICTIVE_GAP.search(" ".join(inner[1:-1])):
                 continue
             family = _family(inner[-1]) or _family(inner[0])
             if family is not None and measure not in family:
@@ -615,8 +641,10 @@ def make_direction(nlp: Language, name: str, rules_path: str | None) -> Directio
 # Matched on the lower-cased text.
 _PREP_TAIL = re.compile(
     r"\b(?P<prep>to|into|towards?|on|against|from|targeting|targets|targeted|at|of|by|with|for|between|and|"
-    r"(?:originating|produced|made|mined|manufactured)\s+in|(?:originating|sourced)\s+from)\s+"
-    r"(?:the\s+|its\s+|their\s+|a\s+|(?:imports?|exports?|shipments?|goods|products|sales)\s+(?P<inner>of|from|to)\s+(?:the\s+)?)?$",
+    r"(?:originat(?:e|es|ed|ing)|produced|made|mined|manufactured)\s+in|(?:originat(?:e|es|ed|ing)|sourced)\s+from|"
+    r"destined\s+(?:for|to))\s+"
+    r"(?:the\s+|its\s+|their\s+|a\s+|(?:imports?|exports?|shipments?|goods|products|sales)\s+(?P<inner>of|from|to)\s+(?:the\s+)?)?"
+    r"(?:(?:the\s+)?(?:government|republic|kingdom|state|people's\s+republic)\s+of\s+(?:the\s+)?)?$",
 )
 _POSSESSIVE = re.compile("^\\s*['\u2019]s?\\b")
 _DEST = frozenset({"to", "into", "toward", "towards"})
@@ -692,17 +720,36 @@ class RolesComponent:
             if not roles:
                 continue
             if measure == "partnership":
+                # The first party acts; the one signed "with" is the second party, even when the
+                # first is not named as a country here ("The Government has signed ... with Japan").
                 parties: list[Mention] = []
                 for mention, _ in roles:
                     if all(mention.value != p.value for p in parties):
                         parties.append(mention)
-                imposing = imposing or parties[0]
-                if target is None and len(parties) > 1:
-                    target = next((p for p in parties if p.value != imposing.value), None)
+                partners = [m for m, role in roles if role == "partner"]
+                firsts = [p for p in parties if all(p.value != m.value for m in partners)]
+                if imposing is None and firsts:
+                    imposing = firsts[0]
+                if target is None:
+                    others = [
+                        p for p in (*partners, *parties) if imposing is None or p.value != imposing.value
+                    ]
+                    if others and (imposing is not None or partners):
+                        target = others[0]
                 continue
             if imposing is None:
                 imposing = self._imposing(text, measure, roles, pivot, cue.start if index == 0 else None)
-            if target is None:
+            # For an export measure the first body sentence gives a destination only when it speaks of
+            # the trade measure too: otherwise it is context ("Nearly all Mongolian fluorspar goes by
+            # rail to China").
+            context_only = (
+                measure in EXPORT_MEASURES
+                and sent == first_body
+                and cue.sentence != first_body
+                and sent not in analysis.cue_sentences
+                and _TRADE_WORD.search(analysis.lower, s0, s1) is None
+            )
+            if target is None and not context_only:
                 target = self._target(
                     text, measure, roles, imposing, cue.end if index == 0 else s0, reported=index > 0
                 )
@@ -710,7 +757,14 @@ class RolesComponent:
                 break
         if imposing is None and measure != "partnership":
             imposing = self._most_frequent(analysis, target)
+        if imposing is None and measure == "partnership" and target is not None:
+            imposing = self._most_frequent(analysis, target)
         analysis.imposing = imposing
+        if target is not None and measure in EXPORT_MEASURES:
+            t0 = analysis.sentences[analysis.sentence_of(target.start)][0]
+            everywhere = self.rules.all_targets.search(analysis.lower, t0, target.start)
+            if everywhere is not None:
+                target = None  # "a ban on all coking coal exports, allowing trucks ... into China"
         if target is not None and (imposing is None or target.value != imposing.value):
             analysis.target = target.value
             analysis.target_span = (target.start, target.end)
@@ -750,9 +804,9 @@ class RolesComponent:
             importing = "import" in lower[max(0, tail.start() - 30) : tail.start()]
             if prep == "into" and measure == "import_tariff" and importing:
                 return "actor"  # "importing aluminium into the European Union": where the tariff is levied
-            if prep in _DEST:
+            if prep in _DEST or prep.startswith("destined"):
                 return "dest"
-            if prep.startswith(("originating", "produced", "made", "mined", "manufactured", "sourced")):
+            if prep.startswith(("originat", "produced", "made", "mined", "manufactured", "sourced")):
                 return "origin"
             if prep in _TARGET:
                 return "target"

@@ -21,6 +21,8 @@ DATA = Path(__file__).resolve().parents[2] / "data"
         ("extract_challenge.jsonl", 120),
         # Longer items with background paragraphs, by a third author (session 4).
         ("extract_challenge2.jsonl", 100),
+        # Wires, articles and notices (some untitled), by a fourth author (session 4).
+        ("extract_challenge3.jsonl", 100),
     ],
 )
 def test_labelled_set_meets_targets(name: str, size: int) -> None:
