@@ -279,7 +279,7 @@ def _clause_before(rules: CueRules, text: str, sent_start: int, pos: int) -> str
 # Right after a negation (a word may come between), a word that undoes a measure: the negation is of
 # the undoing ("will not lift the ban", "no relief yet on the tariffs").
 _LOOSENING_NEXT = re.compile(
-    r"\s+(?:\w+\s+)?(?:lift\w*|eas(?:e|es|ed|ing)|remov\w*|relie[fv]\w*|relax\w*|end(?:s|ed|ing)?|suspend\w*|"
+    r"\s+(?:\w+\s+)?(?:longer|lift\w*|eas(?:e|es|ed|ing)|remov\w*|relie[fv]\w*|relax\w*|end(?:s|ed|ing)?|suspend\w*|"
     r"scrap(?:s|ped|ping)?|exempt\w*|waiv\w*|reprieve|withdr[ae]w\w*|repeal\w*|revers\w*|cut|cuts|reduc\w*|"
     r"lower\w*)\b"
 )
@@ -289,6 +289,9 @@ _TRADE_WORD = re.compile(
     r"\bexport|\bshipments?\b|licen[cs]|\bbans?\b|\bquotas?\b|\bdut(?:y|ies)\b|\btax|\btariff|\bchecks?\b|"
     r"\bcurbs?\b|\bcontrols?\b|\brestrict"
 )
+# "A (total) ban on ... could / would ...": a measure supposed, not reported.
+_INDEFINITE = re.compile(r"\b(?:a|an)\s+(?:\S+\s+){0,2}?$")
+_MODAL_AFTER = re.compile(r"(?:\s+(?![^\s,;]*[,;])\S+){0,10}?\s+(?:could|would|might)\b")
 _CLAUSE_EDGE = re.compile(r"[,;:]|\b(?:but|while|whereas|although|however|which|who)\b")
 _ANNOUNCING = re.compile(r"\b(?:will|shall|plans?\s+to|is\s+to|are\s+to|intends?\s+to)\b")
 
@@ -360,9 +363,12 @@ class MeasureComponent:
             cues, bonus, context = rules.cue_of[index]
             if context is not None and not self._in_context(context, text, sentences, sent, has_title):
                 continue  # "licences" in a sentence that is not about exports
-            if rules.hypothetical_after.match(text, end, sentences[sent][1]):
+            if rules.hypothetical_after.match(text, end, sentences[sent][1]) or (
+                _INDEFINITE.search(text, max(sentences[sent][0], start - 24), start)
+                and _MODAL_AFTER.match(text, end, sentences[sent][1])
+            ):
                 headline_dropped = headline_dropped or sent == 0
-                continue  # "a ban on ore exports could be revisited"
+                continue  # "a ban on ore exports could be revisited", "a total ban ... could cost"
             news = news or not self._background(text, facts, start, end, sentences[sent][1])
             score = cues.weight + bonus - 0.01 * sent
             for extra in facts.bonuses:  # added one by one, as always: ties between scores are exact
@@ -556,6 +562,9 @@ _NOUN_FAMILY: dict[str, frozenset[str]] = {
 }
 
 
+_EXTENDED = re.compile(
+    r"\bfor\s+(?:a\s+|an\s+)?(?:further|another|additional|extra)\b|\b(?:extend\w*|prolong\w*|renew\w*)\b"
+)
 _RELIEF = re.compile(r"(?:reprieve|exemption|exclusion|waiver|relief)s?\b")
 _REDUCTION = re.compile(r"(?:cut|lower|reduc|halv|trim|slash|shrink)")
 
@@ -599,7 +608,8 @@ class DirectionComponent:
                 analysis.direction_span = span
                 return
         for s0, s1 in sentences[:2]:
-            if self.rules.unchanged_bank.matches(text, s0, s1):
+            if self.rules.unchanged_bank.matches(text, s0, s1) and _EXTENDED.search(text, s0, s1) is None:
+                # "remains in place" (but "kept in place for a further year" extends it)
                 analysis.direction = None
                 return
         analysis.direction = "tighten"
@@ -651,6 +661,7 @@ _DEST = frozenset({"to", "into", "toward", "towards"})
 _COORDINATION = re.compile("^(?:['\u2019]s)?\\s*(?:,|and|&|-|/)\\s*(?:the\\s+)?$")
 _CLAUSE_AFTER = re.compile(
     r"\b(?:who|which|that|where|while|as|after|because|since|amid|said|says)\b|;|,\s+and\s+(?:the\s+)?(?=[A-Z])"
+    r"|,\s+(?:a|the)\s+(?:move|step|decision|measure)\b"
 )
 # From the start of a sentence other than the cue's, a reporting verb (and its "that") does not end
 # the clause that matters: in "The ministry said it would suspend checks on exports to the United

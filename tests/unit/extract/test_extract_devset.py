@@ -23,6 +23,8 @@ DATA = Path(__file__).resolve().parents[2] / "data"
         ("extract_challenge2.jsonl", 100),
         # Wires, articles and notices (some untitled), by a fourth author (session 4).
         ("extract_challenge3.jsonl", 100),
+        # Many on real 2020-2025 measures, by a fifth author (session 4).
+        ("extract_challenge4.jsonl", 100),
     ],
 )
 def test_labelled_set_meets_targets(name: str, size: int) -> None:
