@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     Engine,
@@ -177,6 +178,42 @@ def _evidence_rows(alert: Alert) -> list[dict[str, Any]]:
     return [{"alert_id": alert.id, "kind": k, "value": v, "position": p} for (k, v), p in evidence.items()]
 
 
+class _Statements:
+    """The hot path's statements, built once per store: building a statement (``on_conflict_do_update``
+    over every column, ``in_`` with new literals) cost more than compiling it, which SQLAlchemy caches."""
+
+    def __init__(self, dialect: str) -> None:
+        insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        ids: BindParameter[list[str]] = bindparam("ids", expanding=True)
+        self.alerts_by_id = select(m.alerts).where(m.alerts.c.id.in_(ids))
+        # One multi-row INSERT. PostgreSQL: SQLAlchemy orders the generated seqs as the rows given
+        # (INSERT .. SELECT .. ORDER BY); SQLite cannot guarantee that in one statement, so there we
+        # match the returned rows by (alert_id, revision), unique among a batch's changes. SQLite
+        # fills a multi-row VALUES in order under the write lock, checked by the caller.
+        self.append_events = insert(m.alert_events).returning(
+            m.alert_events.c.seq,
+            m.alert_events.c.alert_id,
+            m.alert_events.c.revision,
+            sort_by_parameter_order=dialect == "postgresql",
+        )
+        upsert = insert_(m.alerts)
+        self.upsert_alerts = upsert.on_conflict_do_update(
+            index_elements=["id"],
+            set_={c.name: upsert.excluded[c.name] for c in m.alerts.c if c.name != "id"},
+        )
+        self.delete_tags = delete(m.alert_tags).where(m.alert_tags.c.alert_id.in_(ids))
+        self.delete_evidence = delete(m.alert_evidence).where(m.alert_evidence.c.alert_id.in_(ids))
+        self.insert_tags = insert(m.alert_tags)
+        self.insert_evidence = insert(m.alert_evidence)
+        self.subscriptions = select(m.subscriptions).order_by(m.subscriptions.c.id)
+        self.enqueue = (
+            insert_(m.deliveries)
+            .on_conflict_do_nothing(index_elements=["subscription_id", "message_id"])
+            .returning(*m.deliveries.c)
+        )
+        self.record_events = insert_(m.tagged_events).on_conflict_do_nothing(index_elements=["document_id"])
+
+
 @dataclass(slots=True)
 class _Version:
     """One alert's state during a batch upsert: as read from the table, or as a change writes it.
@@ -312,6 +349,7 @@ class SqlAlertStore:
             raise ValueError(f"unsupported store URL {parsed.render_as_string(hide_password=True)!r}")
         #: The engine whose events see every statement of the store (the runner's).
         self.sync_engine: Engine = self._runner.sync_engine
+        self._stmt = _Statements(self.dialect)
 
     @staticmethod
     def _configure_sqlite(engine: Engine) -> None:
@@ -394,9 +432,6 @@ class SqlAlertStore:
             )
         return await self._runner.run(op, write=True, priority=priority)
 
-    def _insert(self, table: Any) -> Any:
-        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
-
     # --- tagged events ------------------------------------------------------------------------------
 
     async def record_events(self, events: Sequence[TaggedEvent], *, now: datetime) -> int:
@@ -404,7 +439,7 @@ class SqlAlertStore:
         many were new. The text is not kept: the document's URL and the spans' surface text are."""
         if not events:
             return 0
-        stmt = self._insert(m.tagged_events).on_conflict_do_nothing(index_elements=["document_id"])
+        stmt = self._stmt.record_events
 
         def op(conn: Connection) -> int:
             result = conn.execute(stmt, [_event_row(event, now) for event in events])
@@ -503,7 +538,7 @@ class SqlAlertStore:
         # The state of each id as the batch goes: first what is stored, then each accepted revision.
         current: dict[str, _Version] = {}
         for chunk in _chunks(ids, _IN_CHUNK):
-            rows = conn.execute(select(m.alerts).where(m.alerts.c.id.in_(chunk))).all()
+            rows = conn.execute(self._stmt.alerts_by_id, {"ids": chunk}).all()
             current.update((row.id, _Version.of_row(row)) for row in rows)
         existed = set(current)
         plan: list[tuple[_Version, bool, bool]] = []  # (state reported, changed, created)
@@ -549,7 +584,7 @@ class SqlAlertStore:
             changed = [r.stored.alert for r in results if r.changed]
             if not changed:
                 return StoredBatch(results=results, subscriptions=[], deliveries=[])
-            rows = conn.execute(select(m.subscriptions).order_by(m.subscriptions.c.id)).all()
+            rows = conn.execute(self._stmt.subscriptions).all()
             subscriptions = [self._subscription(r) for r in rows]
             wanted = planner(changed, subscriptions)
             deliveries = self._enqueue_in(conn, wanted, now, owner, lease_until)
@@ -566,17 +601,7 @@ class SqlAlertStore:
             {"alert_id": v.id, "revision": v.revision, "status": v.status, "at": now, "data": v.data}
             for v in changes
         ]
-        # One multi-row INSERT. PostgreSQL: SQLAlchemy orders the generated seqs as the rows given
-        # (INSERT .. SELECT .. ORDER BY); SQLite cannot guarantee that in one statement, so there we
-        # match the returned rows by (alert_id, revision), unique among a batch's changes. SQLite fills
-        # a multi-row VALUES in order under the write lock, checked below.
-        stmt = insert(m.alert_events).returning(
-            m.alert_events.c.seq,
-            m.alert_events.c.alert_id,
-            m.alert_events.c.revision,
-            sort_by_parameter_order=self.dialect == "postgresql",
-        )
-        returned = conn.execute(stmt, events).all()
+        returned = conn.execute(self._stmt.append_events, events).all()
         seqs = {(r.alert_id, r.revision): int(r.seq) for r in returned}
         previous = 0
         for v in changes:
@@ -585,22 +610,17 @@ class SqlAlertStore:
                 raise RuntimeError("alert events were not numbered in batch order")
             previous = v.seq
         final = list({v.id: v for v in changes}.values())  # the last accepted revision of each id
-        upsert = self._insert(m.alerts)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=["id"],
-            set_={c.name: upsert.excluded[c.name] for c in m.alerts.c if c.name != "id"},
-        )
-        conn.execute(upsert, [v.row() for v in final])
+        conn.execute(self._stmt.upsert_alerts, [v.row() for v in final])
         replaced = [v.id for v in final if v.id in existed]
         for chunk in _chunks(replaced, _IN_CHUNK):
-            conn.execute(delete(m.alert_tags).where(m.alert_tags.c.alert_id.in_(chunk)))
-            conn.execute(delete(m.alert_evidence).where(m.alert_evidence.c.alert_id.in_(chunk)))
+            conn.execute(self._stmt.delete_tags, {"ids": chunk})
+            conn.execute(self._stmt.delete_evidence, {"ids": chunk})
         tags = [row for v in final for row in _tag_rows(v.written())]
         if tags:
-            conn.execute(insert(m.alert_tags), tags)
+            conn.execute(self._stmt.insert_tags, tags)
         evidence = [row for v in final for row in _evidence_rows(v.written())]
         if evidence:
-            conn.execute(insert(m.alert_evidence), evidence)
+            conn.execute(self._stmt.insert_evidence, evidence)
 
     async def get_alert(self, alert_id: str) -> StoredAlert | None:
         """One alert, or None."""
@@ -961,12 +981,7 @@ class SqlAlertStore:
         ]
         # One multi-row INSERT; the rows come back in no set order, so they are put back in the order
         # given by their (subscription, message id), unique in the table.
-        stmt = (
-            self._insert(m.deliveries)
-            .on_conflict_do_nothing(index_elements=["subscription_id", "message_id"])
-            .returning(*m.deliveries.c)
-        )
-        inserted = conn.execute(stmt, rows).all()
+        inserted = conn.execute(self._stmt.enqueue, rows).all()
         by_key = {(r.subscription_id, r.message_id): r for r in inserted}
         out: list[DeliveryRecord] = []
         for d in deliveries:
