@@ -1,4 +1,4 @@
-"""Versioned schema migrations, applied at start-up by :func:`migrate`.
+"""Versioned schema migrations, applied at start-up by :func:`migrate_in`.
 
 A small scheme in the spirit of Alembic, without its script directory: :data:`MIGRATIONS` is an
 ordered list of ``(version, name, function)``; the ``schema_version`` table records those applied.
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, MetaData, insert, inspect, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.store import models
 
@@ -55,7 +54,11 @@ MIGRATIONS: list[Migration] = [
 LATEST = MIGRATIONS[-1].version
 
 
-def _migrate_sync(conn: Connection) -> list[int]:
+def migrate_in(conn: Connection) -> list[int]:
+    """Bring the schema up to :data:`LATEST` on ``conn``, in its transaction (committed by the
+    caller, e.g. ``SqlAlertStore.start``); return the versions applied (empty when up to date)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.migrate'))"))
     if not inspect(conn).has_table("schema_version"):
         models.schema_version.create(conn)
     current = conn.execute(select(models.schema_version.c.version)).scalars().all()
@@ -81,21 +84,8 @@ def _migrate_sync(conn: Connection) -> list[int]:
     return applied
 
 
-async def migrate(engine: AsyncEngine) -> list[int]:
-    """Bring the schema up to :data:`LATEST`; return the versions applied (empty when up to date)."""
-    async with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.migrate'))"))
-        return await conn.run_sync(_migrate_sync)
-
-
-async def current_version(engine: AsyncEngine) -> int:
-    """The schema version of the database (0 when never migrated)."""
-
-    def _read(conn: Connection) -> int:
-        if not inspect(conn).has_table("schema_version"):
-            return 0
-        return max(conn.execute(select(models.schema_version.c.version)).scalars().all(), default=0)
-
-    async with engine.connect() as conn:
-        return await conn.run_sync(_read)
+def version_in(conn: Connection) -> int:
+    """The schema version of the database (0 when never migrated), read on ``conn``."""
+    if not inspect(conn).has_table("schema_version"):
+        return 0
+    return max(conn.execute(select(models.schema_version.c.version)).scalars().all(), default=0)

@@ -1,4 +1,7 @@
-""":class:`SqlAlertStore`: the alert store on SQLAlchemy 2 (async), SQLite or PostgreSQL.
+""":class:`SqlAlertStore`: the alert store on SQLAlchemy 2, SQLite or PostgreSQL.
+
+Each operation is a synchronous function over one connection, run in one transaction by a runner
+(:mod:`monitor.store.runner`): SQLite on the store's own thread, PostgreSQL through the async engine.
 
 Ordering: every change of an alert appends a row to ``alert_events`` whose autoincrement ``seq`` is
 the live stream's event id. On PostgreSQL the appending transactions are serialized by an advisory
@@ -14,20 +17,25 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import secrets
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
+    Connection,
+    Engine,
     Row,
     and_,
     bindparam,
+    create_engine,
     delete,
     event,
     exists,
@@ -40,7 +48,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from monitor.delivery.matching import AlertQuery, alert_countries
 from monitor.delivery.schedule import next_digest_at
@@ -63,7 +71,10 @@ from monitor.store.base import (
     UpsertResult,
     merge_status,
 )
-from monitor.store.migrations import migrate
+from monitor.store.migrations import migrate_in
+from monitor.store.runner import AsyncRunner, Operation, Priority, Runner, ThreadRunner
+
+T = TypeVar("T")
 
 
 def encode_cursor(value: int | str) -> str:
@@ -167,6 +178,42 @@ def _evidence_rows(alert: Alert) -> list[dict[str, Any]]:
     return [{"alert_id": alert.id, "kind": k, "value": v, "position": p} for (k, v), p in evidence.items()]
 
 
+class _Statements:
+    """The hot path's statements, built once per store: building a statement (``on_conflict_do_update``
+    over every column, ``in_`` with new literals) cost more than compiling it, which SQLAlchemy caches."""
+
+    def __init__(self, dialect: str) -> None:
+        insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        ids: BindParameter[list[str]] = bindparam("ids", expanding=True)
+        self.alerts_by_id = select(m.alerts).where(m.alerts.c.id.in_(ids))
+        # One multi-row INSERT. PostgreSQL: SQLAlchemy orders the generated seqs as the rows given
+        # (INSERT .. SELECT .. ORDER BY); SQLite cannot guarantee that in one statement, so there we
+        # match the returned rows by (alert_id, revision), unique among a batch's changes. SQLite
+        # fills a multi-row VALUES in order under the write lock, checked by the caller.
+        self.append_events = insert(m.alert_events).returning(
+            m.alert_events.c.seq,
+            m.alert_events.c.alert_id,
+            m.alert_events.c.revision,
+            sort_by_parameter_order=dialect == "postgresql",
+        )
+        upsert = insert_(m.alerts)
+        self.upsert_alerts = upsert.on_conflict_do_update(
+            index_elements=["id"],
+            set_={c.name: upsert.excluded[c.name] for c in m.alerts.c if c.name != "id"},
+        )
+        self.delete_tags = delete(m.alert_tags).where(m.alert_tags.c.alert_id.in_(ids))
+        self.delete_evidence = delete(m.alert_evidence).where(m.alert_evidence.c.alert_id.in_(ids))
+        self.insert_tags = insert(m.alert_tags)
+        self.insert_evidence = insert(m.alert_evidence)
+        self.subscriptions = select(m.subscriptions).order_by(m.subscriptions.c.id)
+        self.enqueue = (
+            insert_(m.deliveries)
+            .on_conflict_do_nothing(index_elements=["subscription_id", "message_id"])
+            .returning(*m.deliveries.c)
+        )
+        self.record_events = insert_(m.tagged_events).on_conflict_do_nothing(index_elements=["document_id"])
+
+
 @dataclass(slots=True)
 class _Version:
     """One alert's state during a batch upsert: as read from the table, or as a change writes it.
@@ -265,7 +312,12 @@ class _Version:
 
 
 class SqlAlertStore:
-    """The :class:`~monitor.store.AlertStore` on an SQLAlchemy async engine.
+    """The :class:`~monitor.store.AlertStore` on SQLAlchemy 2: SQLite or PostgreSQL.
+
+    Every operation is one synchronous function over a connection, run in one transaction by the
+    store's runner (:mod:`monitor.store.runner`): on SQLite the standard library's ``sqlite3`` on the
+    store's own thread (``sqlite+aiosqlite://`` URLs are accepted and mean the same file), on
+    PostgreSQL the async engine (asyncpg) through ``run_sync``.
 
     ``schema`` (PostgreSQL only) puts every table in that schema, created when missing: tests use a
     unique one per run. For SQLite the parent folder of the database file is created when missing.
@@ -277,26 +329,31 @@ class SqlAlertStore:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo}
+        self._runner: Runner
         if self.dialect == "sqlite":
             database = parsed.database
             if database and database != ":memory:" and not database.startswith("file:"):
                 Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-                # One connection per process: SQLite has one writer anyway, and this avoids lock waits.
+                # One connection per process, on the store's thread: SQLite has one writer anyway.
                 kwargs.update(pool_size=1, max_overflow=0)
             kwargs["connect_args"] = {"timeout": 30}
+            engine = create_engine(parsed.set(drivername="sqlite+pysqlite"), **kwargs)
+            self._configure_sqlite(engine)
+            self._runner = ThreadRunner(engine, name="alert-store")
         elif self.dialect == "postgresql":
             if schema:
                 kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            self._runner = AsyncRunner(create_async_engine(parsed, **kwargs))
         else:
             raise ValueError(f"unsupported store URL {parsed.render_as_string(hide_password=True)!r}")
-        self.engine: AsyncEngine = create_async_engine(parsed, **kwargs)
-        if self.dialect == "sqlite":
-            self._configure_sqlite(self.engine)
+        #: The engine whose events see every statement of the store (the runner's).
+        self.sync_engine: Engine = self._runner.sync_engine
+        self._stmt = _Statements(self.dialect)
 
     @staticmethod
-    def _configure_sqlite(engine: AsyncEngine) -> None:
-        @event.listens_for(engine.sync_engine, "connect")
+    def _configure_sqlite(engine: Engine) -> None:
+        @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
             # Let SQLAlchemy, not the driver, open transactions (BEGIN IMMEDIATE below).
             dbapi_connection.isolation_level = None
@@ -306,7 +363,7 @@ class SqlAlertStore:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
-        @event.listens_for(engine.sync_engine, "begin")
+        @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
@@ -315,18 +372,21 @@ class SqlAlertStore:
     async def start(self) -> None:
         """Create the schema (PostgreSQL) when missing and apply pending migrations."""
         if self.dialect == "postgresql" and self.schema:
-            async with self.engine.begin() as conn:
-                exists_ = await conn.scalar(
-                    text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :s"),
-                    {"s": self.schema},
+            schema = self.schema
+
+            def create_schema(conn: Connection) -> None:
+                exists_ = conn.scalar(
+                    text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :s"), {"s": schema}
                 )
                 if not exists_:
-                    await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
-        await migrate(self.engine)
+                    conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+
+            await self._write(create_schema)
+        await self._write(migrate_in)
 
     async def close(self) -> None:
-        """Dispose of the engine's connections."""
-        await self.engine.dispose()
+        """Finish the queued operations and close the connections (a later call opens them again)."""
+        await self._runner.close()
 
     async def __aenter__(self) -> SqlAlertStore:
         await self.start()
@@ -338,29 +398,39 @@ class SqlAlertStore:
     async def drop_schema(self) -> None:
         """Drop the PostgreSQL schema and everything in it (tests)."""
         if self.dialect == "postgresql" and self.schema:
-            async with self.engine.begin() as conn:
-                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
+            schema = self.schema
+
+            def drop(conn: Connection) -> None:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+            await self._write(drop)
 
     async def ping(self) -> bool:
         """True when the database answers."""
         try:
-            async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+            await self._read(lambda conn: conn.execute(text("SELECT 1")).all())
         except Exception:  # readiness reports any failure as not ready
             return False
         return True
 
-    @asynccontextmanager
-    async def _tx(self, *, events: bool = False) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.begin() as conn:
-            if events and self.dialect == "postgresql":
-                await conn.execute(
-                    text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.events'))")
-                )
-            yield conn
+    async def run_sync(self, op: Operation[T], *, write: bool = False) -> T:
+        """Run ``op`` (a function of a :class:`~sqlalchemy.Connection`) as one store operation: in one
+        transaction, committed when ``write`` and it returns, rolled back otherwise (tests, tools)."""
+        return await self._runner.run(op, write=write)
 
-    def _insert(self, table: Any) -> Any:
-        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+    async def _read(self, op: Operation[T], *, priority: Priority = Priority.DEFAULT) -> T:
+        return await self._runner.run(op, write=False, priority=priority)
+
+    async def _write(
+        self, op: Operation[T], *, events: bool = False, priority: Priority = Priority.DEFAULT
+    ) -> T:
+        """Run ``op`` in a write transaction; ``events``: it appends alert events (see the module
+        docstring: on PostgreSQL those transactions are serialized)."""
+        if events and self.dialect == "postgresql":
+            return await self._runner.run(
+                functools.partial(_locked_events, op), write=True, priority=priority
+            )
+        return await self._runner.run(op, write=True, priority=priority)
 
     # --- tagged events ------------------------------------------------------------------------------
 
@@ -369,11 +439,13 @@ class SqlAlertStore:
         many were new. The text is not kept: the document's URL and the spans' surface text are."""
         if not events:
             return 0
-        rows = [_event_row(event, now) for event in events]
-        stmt = self._insert(m.tagged_events).on_conflict_do_nothing(index_elements=["document_id"])
-        async with self.engine.begin() as conn:
-            result = await conn.execute(stmt, rows)
-        return int(result.rowcount or 0) if result.rowcount and result.rowcount > 0 else 0
+        stmt = self._stmt.record_events
+
+        def op(conn: Connection) -> int:
+            result = conn.execute(stmt, [_event_row(event, now) for event in events])
+            return int(result.rowcount or 0) if result.rowcount and result.rowcount > 0 else 0
+
+        return await self._write(op, priority=Priority.BACKGROUND)
 
     async def list_events(
         self,
@@ -402,11 +474,15 @@ class SqlAlertStore:
             stmt = stmt.where(t.c.recorded_at >= since)
         if until:
             stmt = stmt.where(t.c.recorded_at <= until)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
-        items = [json.loads(row.data) | {"recorded_at": row.recorded_at.isoformat()} for row in rows[:limit]]
-        next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
-        return items, next_cursor
+
+        def op(conn: Connection) -> tuple[list[dict[str, Any]], str | None]:
+            rows = conn.execute(stmt).all()
+            items = [
+                json.loads(row.data) | {"recorded_at": row.recorded_at.isoformat()} for row in rows[:limit]
+            ]
+            return items, encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
+
+        return await self._read(op)
 
     # --- alerts -------------------------------------------------------------------------------------
 
@@ -420,8 +496,9 @@ class SqlAlertStore:
             resolved_at=row.resolved_at,
         )
 
-    async def _append_event(self, conn: AsyncConnection, alert: Alert, now: datetime) -> int:
-        result = await conn.execute(
+    @staticmethod
+    def _append_event(conn: Connection, alert: Alert, now: datetime) -> int:
+        result = conn.execute(
             insert(m.alert_events).values(
                 alert_id=alert.id,
                 revision=alert.revision,
@@ -450,21 +527,18 @@ class SqlAlertStore:
         """
         if not alerts:
             return []
+        now = now.astimezone(UTC)
         with transient_as_store_error():
-            return await self._upsert_alerts(alerts, now.astimezone(UTC))
+            return await self._write(
+                lambda conn: self._upsert_in(conn, alerts, now), events=True, priority=Priority.ALERTS
+            )
 
-    async def _upsert_alerts(self, alerts: Sequence[Alert], now: datetime) -> list[UpsertResult]:
-        async with self._tx(events=True) as conn:
-            return await self._upsert_in(conn, alerts, now)
-
-    async def _upsert_in(
-        self, conn: AsyncConnection, alerts: Sequence[Alert], now: datetime
-    ) -> list[UpsertResult]:
+    def _upsert_in(self, conn: Connection, alerts: Sequence[Alert], now: datetime) -> list[UpsertResult]:
         ids = list(dict.fromkeys(a.id for a in alerts))
         # The state of each id as the batch goes: first what is stored, then each accepted revision.
         current: dict[str, _Version] = {}
         for chunk in _chunks(ids, _IN_CHUNK):
-            rows = (await conn.execute(select(m.alerts).where(m.alerts.c.id.in_(chunk)))).all()
+            rows = conn.execute(self._stmt.alerts_by_id, {"ids": chunk}).all()
             current.update((row.id, _Version.of_row(row)) for row in rows)
         existed = set(current)
         plan: list[tuple[_Version, bool, bool]] = []  # (state reported, changed, created)
@@ -479,7 +553,7 @@ class SqlAlertStore:
             changes.append(version)
             plan.append((version, True, before is None))
         if changes:
-            await self._write_changes(conn, changes, existed, now)
+            self._write_changes(conn, changes, existed, now)
         return [
             UpsertResult(stored=version.stored(), changed=changed, created=created)
             for version, changed, created in plan
@@ -498,41 +572,36 @@ class SqlAlertStore:
         transaction (a transactional outbox): no alert is stored without its deliveries, so a failure
         between the two cannot leave deliveries owed. The subscriptions are read in the same
         transaction. Idempotent like :meth:`upsert_alerts`; a transient failure raises
-        :class:`~monitor.errors.StoreError` (``transient=True``) and stores nothing."""
+        :class:`~monitor.errors.StoreError` (``transient=True``) and stores nothing.
+
+        ``planner`` runs inside the transaction, on the store's thread for SQLite."""
         if not alerts:
             return StoredBatch(results=[], subscriptions=[], deliveries=[])
         now = now.astimezone(UTC)
-        with transient_as_store_error():
-            async with self._tx(events=True) as conn:
-                results = await self._upsert_in(conn, alerts, now)
-                changed = [r.stored.alert for r in results if r.changed]
-                if not changed:
-                    return StoredBatch(results=results, subscriptions=[], deliveries=[])
-                rows = (await conn.execute(select(m.subscriptions).order_by(m.subscriptions.c.id))).all()
-                subscriptions = [self._subscription(r) for r in rows]
-                wanted = planner(changed, subscriptions)
-                deliveries = await self._enqueue_in(conn, wanted, now, owner, lease_until)
-        return StoredBatch(results=results, subscriptions=subscriptions, deliveries=deliveries)
 
-    async def _write_changes(
-        self, conn: AsyncConnection, changes: list[_Version], existed: set[str], now: datetime
+        def op(conn: Connection) -> StoredBatch:
+            results = self._upsert_in(conn, alerts, now)
+            changed = [r.stored.alert for r in results if r.changed]
+            if not changed:
+                return StoredBatch(results=results, subscriptions=[], deliveries=[])
+            rows = conn.execute(self._stmt.subscriptions).all()
+            subscriptions = [self._subscription(r) for r in rows]
+            wanted = planner(changed, subscriptions)
+            deliveries = self._enqueue_in(conn, wanted, now, owner, lease_until)
+            return StoredBatch(results=results, subscriptions=subscriptions, deliveries=deliveries)
+
+        with transient_as_store_error():
+            return await self._write(op, events=True, priority=Priority.ALERTS)
+
+    def _write_changes(
+        self, conn: Connection, changes: list[_Version], existed: set[str], now: datetime
     ) -> None:
         """Append the events of ``changes`` (in order) and write the final state of each changed id."""
         events = [
             {"alert_id": v.id, "revision": v.revision, "status": v.status, "at": now, "data": v.data}
             for v in changes
         ]
-        # One multi-row INSERT. PostgreSQL: SQLAlchemy orders the generated seqs as the rows given
-        # (INSERT .. SELECT .. ORDER BY); SQLite cannot guarantee that in one statement, so there we
-        # match the returned rows by (alert_id, revision), unique among a batch's changes. SQLite fills
-        # a multi-row VALUES in order under the write lock, checked below.
-        stmt = insert(m.alert_events).returning(
-            m.alert_events.c.seq,
-            m.alert_events.c.alert_id,
-            m.alert_events.c.revision,
-            sort_by_parameter_order=self.dialect == "postgresql",
-        )
-        returned = (await conn.execute(stmt, events)).all()
+        returned = conn.execute(self._stmt.append_events, events).all()
         seqs = {(r.alert_id, r.revision): int(r.seq) for r in returned}
         previous = 0
         for v in changes:
@@ -541,40 +610,35 @@ class SqlAlertStore:
                 raise RuntimeError("alert events were not numbered in batch order")
             previous = v.seq
         final = list({v.id: v for v in changes}.values())  # the last accepted revision of each id
-        upsert = self._insert(m.alerts)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=["id"],
-            set_={c.name: upsert.excluded[c.name] for c in m.alerts.c if c.name != "id"},
-        )
-        await conn.execute(upsert, [v.row() for v in final])
+        conn.execute(self._stmt.upsert_alerts, [v.row() for v in final])
         replaced = [v.id for v in final if v.id in existed]
         for chunk in _chunks(replaced, _IN_CHUNK):
-            await conn.execute(delete(m.alert_tags).where(m.alert_tags.c.alert_id.in_(chunk)))
-            await conn.execute(delete(m.alert_evidence).where(m.alert_evidence.c.alert_id.in_(chunk)))
+            conn.execute(self._stmt.delete_tags, {"ids": chunk})
+            conn.execute(self._stmt.delete_evidence, {"ids": chunk})
         tags = [row for v in final for row in _tag_rows(v.written())]
         if tags:
-            await conn.execute(insert(m.alert_tags), tags)
+            conn.execute(self._stmt.insert_tags, tags)
         evidence = [row for v in final for row in _evidence_rows(v.written())]
         if evidence:
-            await conn.execute(insert(m.alert_evidence), evidence)
+            conn.execute(self._stmt.insert_evidence, evidence)
 
     async def get_alert(self, alert_id: str) -> StoredAlert | None:
         """One alert, or None."""
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(m.alerts).where(m.alerts.c.id == alert_id))).first()
-        return self._stored(row) if row is not None else None
+
+        def op(conn: Connection) -> StoredAlert | None:
+            row = conn.execute(select(m.alerts).where(m.alerts.c.id == alert_id)).first()
+            return self._stored(row) if row is not None else None
+
+        return await self._read(op)
 
     async def get_evidence(self, alert_id: str) -> list[dict[str, Any]]:
         """The alert's evidence rows (kind ``document``, ``source`` or ``url``, in received order)."""
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(m.alert_evidence)
-                    .where(m.alert_evidence.c.alert_id == alert_id)
-                    .order_by(m.alert_evidence.c.kind, m.alert_evidence.c.position)
-                )
-            ).all()
-        return [{"kind": r.kind, "value": r.value} for r in rows]
+        stmt = (
+            select(m.alert_evidence)
+            .where(m.alert_evidence.c.alert_id == alert_id)
+            .order_by(m.alert_evidence.c.kind, m.alert_evidence.c.position)
+        )
+        return await self._read(lambda conn: [{"kind": r.kind, "value": r.value} for r in conn.execute(stmt)])
 
     @staticmethod
     def _tag_filter(kind: str, values: Sequence[str]) -> ColumnElement[bool]:
@@ -608,76 +672,77 @@ class SqlAlertStore:
             stmt = stmt.where(m.alerts.c.updated_at <= query.until)
         if query.statuses:
             stmt = stmt.where(m.alerts.c.status.in_(query.statuses))
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
-        items = [self._stored(r) for r in rows[:limit]]
-        next_cursor = encode_cursor(items[-1].seq) if len(rows) > limit and items else None
-        return Page(items=items, next_cursor=next_cursor)
+
+        def op(conn: Connection) -> Page[StoredAlert]:
+            rows = conn.execute(stmt).all()
+            items = [self._stored(r) for r in rows[:limit]]
+            next_cursor = encode_cursor(items[-1].seq) if len(rows) > limit and items else None
+            return Page(items=items, next_cursor=next_cursor)
+
+        return await self._read(op)
 
     async def set_alert_status(self, alert_id: str, status: str, *, now: datetime) -> StoredAlert | None:
         """Acknowledge or resolve an alert by hand; a stream event records the change."""
-        async with self._tx(events=True) as conn:
-            row = (await conn.execute(select(m.alerts).where(m.alerts.c.id == alert_id))).first()
+
+        def op(conn: Connection) -> StoredAlert | None:
+            row = conn.execute(select(m.alerts).where(m.alerts.c.id == alert_id)).first()
             if row is None:
                 return None
             if row.status == status:
                 return self._stored(row)
             alert = with_status(Alert.from_data(json.loads(row.data)), status)
-            seq = await self._append_event(conn, alert, now)
+            seq = self._append_event(conn, alert, now)
             values: dict[str, Any] = {"status": status, "seq": seq, "data": alert.dumps().decode()}
             if status == "acknowledged":
                 values["acknowledged_at"] = now
             if status == "resolved":
                 values["resolved_at"] = now
-            await conn.execute(update(m.alerts).where(m.alerts.c.id == alert_id).values(**values))
-            new_row = (await conn.execute(select(m.alerts).where(m.alerts.c.id == alert_id))).one()
+            conn.execute(update(m.alerts).where(m.alerts.c.id == alert_id).values(**values))
+            new_row = conn.execute(select(m.alerts).where(m.alerts.c.id == alert_id)).one()
             return self._stored(new_row)
+
+        return await self._write(op, events=True)
 
     async def alert_events_after(self, seq: int, *, limit: int) -> list[AlertEvent]:
         """Alert changes after ``seq``, oldest first."""
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(m.alert_events.c.seq, m.alert_events.c.data)
-                    .where(m.alert_events.c.seq > seq)
-                    .order_by(m.alert_events.c.seq)
-                    .limit(limit)
-                )
-            ).all()
-        return [AlertEvent(seq=r.seq, alert=Alert.from_data(json.loads(r.data))) for r in rows]
+        stmt = (
+            select(m.alert_events.c.seq, m.alert_events.c.data)
+            .where(m.alert_events.c.seq > seq)
+            .order_by(m.alert_events.c.seq)
+            .limit(limit)
+        )
+        return await self._read(
+            lambda conn: [
+                AlertEvent(seq=r.seq, alert=Alert.from_data(json.loads(r.data))) for r in conn.execute(stmt)
+            ]
+        )
 
     async def last_event_seq(self) -> int:
         """The latest change's sequence, 0 when none."""
-        async with self.engine.connect() as conn:
-            value = await conn.scalar(select(func.max(m.alert_events.c.seq)))
-        return int(value or 0)
+        return await self._read(lambda conn: int(conn.scalar(select(func.max(m.alert_events.c.seq))) or 0))
 
     async def alerts_changed_between(
         self, start: datetime, end: datetime, *, limit: int
     ) -> list[StoredAlert]:
         """Alerts whose latest revision was stored in ``(start, end]``, oldest first."""
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(m.alerts)
-                    .where(m.alerts.c.stored_at > start, m.alerts.c.stored_at <= end)
-                    .order_by(m.alerts.c.stored_at)
-                    .limit(limit)
-                )
-            ).all()
-        return [self._stored(r) for r in rows]
+        stmt = (
+            select(m.alerts)
+            .where(m.alerts.c.stored_at > start, m.alerts.c.stored_at <= end)
+            .order_by(m.alerts.c.stored_at)
+            .limit(limit)
+        )
+        return await self._read(lambda conn: [self._stored(r) for r in conn.execute(stmt)])
 
     async def open_alerts_by_severity(self) -> dict[str, int]:
         """Alerts not resolved, counted per severity."""
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(m.alerts.c.severity, func.count())
-                    .where(m.alerts.c.status != "resolved")
-                    .group_by(m.alerts.c.severity)
-                )
-            ).all()
-        return {r[0]: int(r[1]) for r in rows}
+        stmt = (
+            select(m.alerts.c.severity, func.count())
+            .where(m.alerts.c.status != "resolved")
+            .group_by(m.alerts.c.severity)
+        )
+        return await self._read(
+            lambda conn: {r[0]: int(r[1]) for r in conn.execute(stmt)}, priority=Priority.BACKGROUND
+        )
 
     # --- subscriptions ------------------------------------------------------------------------------
 
@@ -701,8 +766,9 @@ class SqlAlertStore:
     async def create_subscription(self, spec: SubscriptionSpec, *, now: datetime) -> SubscriptionRecord:
         """Store a new subscription with a fresh id."""
         sub_id = "sub_" + secrets.token_hex(8)
-        async with self._tx() as conn:
-            await conn.execute(
+
+        def op(conn: Connection) -> SubscriptionRecord:
+            conn.execute(
                 insert(m.subscriptions).values(
                     id=sub_id,
                     name=spec.name,
@@ -715,16 +781,19 @@ class SqlAlertStore:
                     last_digest_at=now if isinstance(spec.delivery, DigestDelivery) else None,
                 )
             )
-            row = (await conn.execute(select(m.subscriptions).where(m.subscriptions.c.id == sub_id))).one()
-        return self._subscription(row)
+            row = conn.execute(select(m.subscriptions).where(m.subscriptions.c.id == sub_id)).one()
+            return self._subscription(row)
+
+        return await self._write(op)
 
     async def get_subscription(self, subscription_id: str) -> SubscriptionRecord | None:
         """One subscription, or None."""
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(select(m.subscriptions).where(m.subscriptions.c.id == subscription_id))
-            ).first()
-        return self._subscription(row) if row is not None else None
+
+        def op(conn: Connection) -> SubscriptionRecord | None:
+            row = conn.execute(select(m.subscriptions).where(m.subscriptions.c.id == subscription_id)).first()
+            return self._subscription(row) if row is not None else None
+
+        return await self._read(op)
 
     async def list_subscriptions(
         self, *, limit: int = 1000, cursor: str | None = None
@@ -733,21 +802,23 @@ class SqlAlertStore:
         stmt = select(m.subscriptions).order_by(m.subscriptions.c.id).limit(limit + 1)
         if cursor is not None:
             stmt = stmt.where(m.subscriptions.c.id > decode_cursor(cursor))
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
-        items = [self._subscription(r) for r in rows[:limit]]
-        return Page(
-            items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > limit and items else None
-        )
+
+        def op(conn: Connection) -> Page[SubscriptionRecord]:
+            rows = conn.execute(stmt).all()
+            items = [self._subscription(r) for r in rows[:limit]]
+            return Page(
+                items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > limit and items else None
+            )
+
+        return await self._read(op)
 
     async def update_subscription(
         self, subscription_id: str, spec: SubscriptionSpec, *, now: datetime, clear_disabled: bool = False
     ) -> SubscriptionRecord | None:
         """Replace the spec; re-enabling clears a disabled reason; the digest schedule is recomputed."""
-        async with self._tx() as conn:
-            row = (
-                await conn.execute(select(m.subscriptions).where(m.subscriptions.c.id == subscription_id))
-            ).first()
+
+        def op(conn: Connection) -> SubscriptionRecord | None:
+            row = conn.execute(select(m.subscriptions).where(m.subscriptions.c.id == subscription_id)).first()
             if row is None:
                 return None
             old = SubscriptionSpec.model_validate_json(row.spec)
@@ -765,21 +836,22 @@ class SqlAlertStore:
             if spec.enabled and (clear_disabled or not old.enabled or spec.channel != old.channel):
                 values["disabled_reason"] = None
                 values["disabled_at"] = None
-            await conn.execute(
+            conn.execute(
                 update(m.subscriptions).where(m.subscriptions.c.id == subscription_id).values(**values)
             )
-            new_row = (
-                await conn.execute(select(m.subscriptions).where(m.subscriptions.c.id == subscription_id))
+            new_row = conn.execute(
+                select(m.subscriptions).where(m.subscriptions.c.id == subscription_id)
             ).one()
-        return self._subscription(new_row)
+            return self._subscription(new_row)
+
+        return await self._write(op)
 
     async def delete_subscription(self, subscription_id: str, *, now: datetime) -> bool:
         """Delete the subscription and cancel its pending deliveries."""
-        async with self._tx() as conn:
-            result = await conn.execute(
-                delete(m.subscriptions).where(m.subscriptions.c.id == subscription_id)
-            )
-            await conn.execute(
+
+        def op(conn: Connection) -> bool:
+            result = conn.execute(delete(m.subscriptions).where(m.subscriptions.c.id == subscription_id))
+            conn.execute(
                 update(m.deliveries)
                 .where(m.deliveries.c.subscription_id == subscription_id, m.deliveries.c.status == "pending")
                 .values(
@@ -791,17 +863,20 @@ class SqlAlertStore:
                     dead_at=now,
                 )
             )
-        return bool(result.rowcount)
+            return bool(result.rowcount)
+
+        return await self._write(op)
 
     async def disable_subscription(self, subscription_id: str, reason: str, *, now: datetime) -> None:
         """Mark the subscription's endpoint disabled; its pending deliveries are cancelled."""
-        async with self._tx() as conn:
-            await conn.execute(
+
+        def op(conn: Connection) -> None:
+            conn.execute(
                 update(m.subscriptions)
                 .where(m.subscriptions.c.id == subscription_id)
                 .values(disabled_reason=reason, disabled_at=now, updated_at=now)
             )
-            await conn.execute(
+            conn.execute(
                 update(m.deliveries)
                 .where(m.deliveries.c.subscription_id == subscription_id, m.deliveries.c.status == "pending")
                 .values(
@@ -814,31 +889,31 @@ class SqlAlertStore:
                 )
             )
 
+        await self._write(op)
+
     async def due_digests(self, now: datetime) -> list[SubscriptionRecord]:
         """Active digest subscriptions that are due."""
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(m.subscriptions).where(
-                        m.subscriptions.c.mode == "digest",
-                        m.subscriptions.c.next_digest_at <= now,
-                        m.subscriptions.c.disabled_reason.is_(None),
-                    )
-                )
-            ).all()
-        return [s for s in (self._subscription(r) for r in rows) if s.active]
+        stmt = select(m.subscriptions).where(
+            m.subscriptions.c.mode == "digest",
+            m.subscriptions.c.next_digest_at <= now,
+            m.subscriptions.c.disabled_reason.is_(None),
+        )
+
+        def op(conn: Connection) -> list[SubscriptionRecord]:
+            return [s for s in (self._subscription(r) for r in conn.execute(stmt)) if s.active]
+
+        return await self._read(op, priority=Priority.BACKGROUND)
 
     async def advance_digest(
         self, subscription_id: str, *, expected: datetime, next_at: datetime, sent_at: datetime
     ) -> bool:
         """Claim a due digest by moving its schedule on (compare-and-set on ``next_digest_at``)."""
-        async with self._tx() as conn:
-            result = await conn.execute(
-                update(m.subscriptions)
-                .where(m.subscriptions.c.id == subscription_id, m.subscriptions.c.next_digest_at == expected)
-                .values(next_digest_at=next_at, last_digest_at=sent_at)
-            )
-        return result.rowcount == 1
+        stmt = (
+            update(m.subscriptions)
+            .where(m.subscriptions.c.id == subscription_id, m.subscriptions.c.next_digest_at == expected)
+            .values(next_digest_at=next_at, last_digest_at=sent_at)
+        )
+        return await self._write(lambda conn: conn.execute(stmt).rowcount == 1, priority=Priority.BACKGROUND)
 
     # --- deliveries ---------------------------------------------------------------------------------
 
@@ -873,12 +948,11 @@ class SqlAlertStore:
         """Insert deliveries leased to ``owner``; duplicates (same subscription, message id) are skipped."""
         if not deliveries:
             return []
-        async with self._tx() as conn:
-            return await self._enqueue_in(conn, deliveries, now, owner, lease_until)
+        return await self._write(lambda conn: self._enqueue_in(conn, deliveries, now, owner, lease_until))
 
-    async def _enqueue_in(
+    def _enqueue_in(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         deliveries: Sequence[NewDelivery],
         now: datetime,
         owner: str,
@@ -907,12 +981,7 @@ class SqlAlertStore:
         ]
         # One multi-row INSERT; the rows come back in no set order, so they are put back in the order
         # given by their (subscription, message id), unique in the table.
-        stmt = (
-            self._insert(m.deliveries)
-            .on_conflict_do_nothing(index_elements=["subscription_id", "message_id"])
-            .returning(*m.deliveries.c)
-        )
-        inserted = (await conn.execute(stmt, rows)).all()
+        inserted = conn.execute(self._stmt.enqueue, rows).all()
         by_key = {(r.subscription_id, r.message_id): r for r in inserted}
         out: list[DeliveryRecord] = []
         for d in deliveries:
@@ -932,46 +1001,48 @@ class SqlAlertStore:
             .order_by(m.deliveries.c.next_attempt_at, m.deliveries.c.id)
             .limit(limit + len(exclude))
         )
-        claimed: list[DeliveryRecord] = []
-        async with self._tx() as conn:
-            ids = [i for i in (await conn.execute(stmt)).scalars().all() if i not in set(exclude)][:limit]
+        excluded = set(exclude)
+
+        def op(conn: Connection) -> list[DeliveryRecord]:
+            claimed: list[DeliveryRecord] = []
+            ids = [i for i in conn.execute(stmt).scalars().all() if i not in excluded][:limit]
             for delivery_id in ids:
-                row = (
-                    await conn.execute(
-                        update(m.deliveries)
-                        .where(m.deliveries.c.id == delivery_id, m.deliveries.c.status == "pending", free)
-                        .values(lease_owner=owner, lease_until=lease_until)
-                        .returning(*m.deliveries.c)
-                    )
+                row = conn.execute(
+                    update(m.deliveries)
+                    .where(m.deliveries.c.id == delivery_id, m.deliveries.c.status == "pending", free)
+                    .values(lease_owner=owner, lease_until=lease_until)
+                    .returning(*m.deliveries.c)
                 ).first()
                 if row is not None:
                     claimed.append(self._delivery(row))
-        return claimed
+            return claimed
+
+        return await self._write(op, priority=Priority.BACKGROUND)
 
     async def renew_lease(
         self, delivery_id: int, *, now: datetime, owner: str, lease_until: datetime
     ) -> bool:
         """Extend our lease (or take over an expired one) on a pending delivery."""
-        async with self._tx() as conn:
-            result = await conn.execute(
-                update(m.deliveries)
-                .where(
-                    m.deliveries.c.id == delivery_id,
-                    m.deliveries.c.status == "pending",
-                    or_(
-                        m.deliveries.c.lease_owner == owner,
-                        m.deliveries.c.lease_until.is_(None),
-                        m.deliveries.c.lease_until < now,
-                    ),
-                )
-                .values(lease_owner=owner, lease_until=lease_until)
+        stmt = (
+            update(m.deliveries)
+            .where(
+                m.deliveries.c.id == delivery_id,
+                m.deliveries.c.status == "pending",
+                or_(
+                    m.deliveries.c.lease_owner == owner,
+                    m.deliveries.c.lease_until.is_(None),
+                    m.deliveries.c.lease_until < now,
+                ),
             )
-        return result.rowcount == 1
+            .values(lease_owner=owner, lease_until=lease_until)
+        )
+        return await self._write(lambda conn: conn.execute(stmt).rowcount == 1)
 
     async def record_attempt(self, attempt: AttemptRecord) -> None:
         """Append the attempt and count it on the delivery."""
-        async with self._tx() as conn:
-            await conn.execute(
+
+        def op(conn: Connection) -> None:
+            conn.execute(
                 insert(m.delivery_attempts).values(
                     delivery_id=attempt.delivery_id,
                     attempt=attempt.attempt,
@@ -982,7 +1053,7 @@ class SqlAlertStore:
                     error=attempt.error,
                 )
             )
-            await conn.execute(
+            conn.execute(
                 update(m.deliveries)
                 .where(m.deliveries.c.id == attempt.delivery_id)
                 .values(
@@ -994,13 +1065,16 @@ class SqlAlertStore:
                 )
             )
 
+        await self._write(op, priority=Priority.BACKGROUND)
+
     async def record_deliveries(self, attempts: Sequence[AttemptRecord]) -> None:
         """Successful attempts in one transaction (two statements, however many): each appended to
         its delivery's history, the delivery marked delivered at the attempt's end."""
         if not attempts:
             return
-        async with self._tx() as conn:
-            await conn.execute(
+
+        def op(conn: Connection) -> None:
+            conn.execute(
                 insert(m.delivery_attempts),
                 [
                     {
@@ -1015,7 +1089,7 @@ class SqlAlertStore:
                     for a in attempts
                 ],
             )
-            await conn.execute(
+            conn.execute(
                 update(m.deliveries)
                 .where(m.deliveries.c.id == bindparam("b_id"))
                 .values(
@@ -1041,6 +1115,8 @@ class SqlAlertStore:
                 ],
             )
 
+        await self._write(op, priority=Priority.BACKGROUND)
+
     async def schedule_retry(
         self,
         delivery_id: int,
@@ -1051,18 +1127,18 @@ class SqlAlertStore:
         error: str,
     ) -> None:
         """Release the lease; the delivery is due again at ``next_attempt_at``."""
-        async with self._tx() as conn:
-            await conn.execute(
-                update(m.deliveries)
-                .where(m.deliveries.c.id == delivery_id, m.deliveries.c.status == "pending")
-                .values(
-                    next_attempt_at=next_attempt_at,
-                    lease_owner=None,
-                    lease_until=None,
-                    last_status=status_code,
-                    last_error=error,
-                )
+        stmt = (
+            update(m.deliveries)
+            .where(m.deliveries.c.id == delivery_id, m.deliveries.c.status == "pending")
+            .values(
+                next_attempt_at=next_attempt_at,
+                lease_owner=None,
+                lease_until=None,
+                last_status=status_code,
+                last_error=error,
             )
+        )
+        await self._write(lambda conn: conn.execute(stmt), priority=Priority.BACKGROUND)
 
     async def mark_final(
         self, delivery_id: int, status: str, *, now: datetime, reason: str, status_code: int | None = None
@@ -1070,26 +1146,29 @@ class SqlAlertStore:
         """End the delivery as ``dead``, ``gone`` or ``cancelled`` with a reason."""
         if status not in ("dead", "gone", "cancelled"):
             raise ValueError(f"not a final failure status: {status!r}")
-        async with self._tx() as conn:
-            await conn.execute(
-                update(m.deliveries)
-                .where(m.deliveries.c.id == delivery_id)
-                .values(
-                    status=status,
-                    dead_at=now,
-                    dead_reason=reason,
-                    next_attempt_at=None,
-                    lease_owner=None,
-                    lease_until=None,
-                    last_status=status_code,
-                )
+        stmt = (
+            update(m.deliveries)
+            .where(m.deliveries.c.id == delivery_id)
+            .values(
+                status=status,
+                dead_at=now,
+                dead_reason=reason,
+                next_attempt_at=None,
+                lease_owner=None,
+                lease_until=None,
+                last_status=status_code,
             )
+        )
+        await self._write(lambda conn: conn.execute(stmt), priority=Priority.BACKGROUND)
 
     async def get_delivery(self, delivery_id: int) -> DeliveryRecord | None:
         """One delivery, or None."""
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(m.deliveries).where(m.deliveries.c.id == delivery_id))).first()
-        return self._delivery(row) if row is not None else None
+
+        def op(conn: Connection) -> DeliveryRecord | None:
+            row = conn.execute(select(m.deliveries).where(m.deliveries.c.id == delivery_id)).first()
+            return self._delivery(row) if row is not None else None
+
+        return await self._read(op)
 
     async def list_deliveries(
         self, query: DeliveryQuery, *, limit: int, cursor: str | None = None
@@ -1105,35 +1184,39 @@ class SqlAlertStore:
             stmt = stmt.where(m.deliveries.c.subscription_id == query.subscription_id)
         if query.alert_id:
             stmt = stmt.where(m.deliveries.c.alert_id == query.alert_id)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
-        items = [self._delivery(r) for r in rows[:limit]]
-        return Page(
-            items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > limit and items else None
-        )
+
+        def op(conn: Connection) -> Page[DeliveryRecord]:
+            rows = conn.execute(stmt).all()
+            items = [self._delivery(r) for r in rows[:limit]]
+            return Page(
+                items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > limit and items else None
+            )
+
+        return await self._read(op)
 
     async def list_attempts(self, delivery_id: int) -> list[AttemptRecord]:
         """The attempts of one delivery, oldest first."""
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(m.delivery_attempts)
-                    .where(m.delivery_attempts.c.delivery_id == delivery_id)
-                    .order_by(m.delivery_attempts.c.id)
+        stmt = (
+            select(m.delivery_attempts)
+            .where(m.delivery_attempts.c.delivery_id == delivery_id)
+            .order_by(m.delivery_attempts.c.id)
+        )
+
+        def op(conn: Connection) -> list[AttemptRecord]:
+            return [
+                AttemptRecord(
+                    delivery_id=r.delivery_id,
+                    attempt=r.attempt,
+                    at=r.at,
+                    outcome=r.outcome,
+                    duration_s=r.duration_s,
+                    status_code=r.status_code,
+                    error=r.error,
                 )
-            ).all()
-        return [
-            AttemptRecord(
-                delivery_id=r.delivery_id,
-                attempt=r.attempt,
-                at=r.at,
-                outcome=r.outcome,
-                duration_s=r.duration_s,
-                status_code=r.status_code,
-                error=r.error,
-            )
-            for r in rows
-        ]
+                for r in conn.execute(stmt)
+            ]
+
+        return await self._read(op)
 
     async def replay_dead(
         self, *, now: datetime, subscription_id: str | None = None, delivery_ids: Sequence[int] = ()
@@ -1144,43 +1227,36 @@ class SqlAlertStore:
             conditions.append(m.deliveries.c.subscription_id == subscription_id)
         if delivery_ids:
             conditions.append(m.deliveries.c.id.in_(list(delivery_ids)))
-        async with self._tx() as conn:
-            rows = (
-                await conn.execute(
-                    update(m.deliveries)
-                    .where(*conditions)
-                    .values(
-                        status="pending",
-                        attempts=0,
-                        period_start=now,
-                        next_attempt_at=now,
-                        dead_at=None,
-                        dead_reason=None,
-                        lease_owner=None,
-                        lease_until=None,
-                    )
-                    .returning(*m.deliveries.c)
-                )
-            ).all()
-        return [self._delivery(r) for r in rows]
+        stmt = (
+            update(m.deliveries)
+            .where(*conditions)
+            .values(
+                status="pending",
+                attempts=0,
+                period_start=now,
+                next_attempt_at=now,
+                dead_at=None,
+                dead_reason=None,
+                lease_owner=None,
+                lease_until=None,
+            )
+            .returning(*m.deliveries.c)
+        )
+        return await self._write(lambda conn: [self._delivery(r) for r in conn.execute(stmt).all()])
 
     async def release_leases(self, owner: str) -> int:
         """Give back the pending deliveries leased by ``owner``."""
-        async with self._tx() as conn:
-            result = await conn.execute(
-                update(m.deliveries)
-                .where(m.deliveries.c.lease_owner == owner, m.deliveries.c.status == "pending")
-                .values(lease_owner=None, lease_until=None)
-            )
-        return int(result.rowcount or 0)
+        stmt = (
+            update(m.deliveries)
+            .where(m.deliveries.c.lease_owner == owner, m.deliveries.c.status == "pending")
+            .values(lease_owner=None, lease_until=None)
+        )
+        return await self._write(lambda conn: int(conn.execute(stmt).rowcount or 0))
 
     async def count_waiting_retries(self) -> int:
         """Pending deliveries that failed at least once."""
-        async with self.engine.connect() as conn:
-            value = await conn.scalar(
-                select(func.count()).where(m.deliveries.c.status == "pending", m.deliveries.c.attempts > 0)
-            )
-        return int(value or 0)
+        stmt = select(func.count()).where(m.deliveries.c.status == "pending", m.deliveries.c.attempts > 0)
+        return await self._read(lambda conn: int(conn.scalar(stmt) or 0), priority=Priority.BACKGROUND)
 
     # --- API keys -----------------------------------------------------------------------------------
 
@@ -1199,13 +1275,14 @@ class SqlAlertStore:
     ) -> ApiKeyRecord:
         """Store a key hash under ``name``; ValueError when an active key has that name."""
         key_id = "key_" + secrets.token_hex(8)
-        async with self._tx() as conn:
-            active = await conn.scalar(
+
+        def op(conn: Connection) -> ApiKeyRecord:
+            active = conn.scalar(
                 select(func.count()).where(m.api_keys.c.name == name, m.api_keys.c.revoked_at.is_(None))
             )
             if active:
                 raise ValueError(f"an active API key named {name!r} exists; revoke it first")
-            await conn.execute(
+            conn.execute(
                 insert(m.api_keys).values(
                     id=key_id,
                     name=name,
@@ -1214,32 +1291,39 @@ class SqlAlertStore:
                     created_at=now,
                 )
             )
-            row = (await conn.execute(select(m.api_keys).where(m.api_keys.c.id == key_id))).one()
-        return self._key(row)
+            return self._key(conn.execute(select(m.api_keys).where(m.api_keys.c.id == key_id)).one())
+
+        return await self._write(op)
 
     async def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
         """The key with this hash, or None."""
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(m.api_keys).where(m.api_keys.c.key_hash == key_hash))).first()
-        return self._key(row) if row is not None else None
+
+        def op(conn: Connection) -> ApiKeyRecord | None:
+            row = conn.execute(select(m.api_keys).where(m.api_keys.c.key_hash == key_hash)).first()
+            return self._key(row) if row is not None else None
+
+        return await self._read(op)
 
     async def list_api_keys(self) -> list[ApiKeyRecord]:
         """Every key, by name then creation."""
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(select(m.api_keys).order_by(m.api_keys.c.name, m.api_keys.c.created_at))
-            ).all()
-        return [self._key(r) for r in rows]
+        stmt = select(m.api_keys).order_by(m.api_keys.c.name, m.api_keys.c.created_at)
+        return await self._read(lambda conn: [self._key(r) for r in conn.execute(stmt)])
 
     async def revoke_api_key(self, name: str, *, now: datetime) -> bool:
         """Revoke the active key named ``name``."""
-        async with self._tx() as conn:
-            result = await conn.execute(
-                update(m.api_keys)
-                .where(m.api_keys.c.name == name, m.api_keys.c.revoked_at.is_(None))
-                .values(revoked_at=now)
-            )
-        return bool(result.rowcount)
+        stmt = (
+            update(m.api_keys)
+            .where(m.api_keys.c.name == name, m.api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return await self._write(lambda conn: bool(conn.execute(stmt).rowcount))
+
+
+def _locked_events(op: Operation[T], conn: Connection) -> T:
+    """``op`` after taking the PostgreSQL lock that serializes the transactions appending alert
+    events, so that their sequence numbers become visible in order (see the module docstring)."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.events'))"))
+    return op(conn)
 
 
 #: SQLSTATE classes of errors in the data or the query itself: retrying cannot help.

@@ -174,7 +174,7 @@ async def test_one_store_transaction_per_batch(store: SqlAlertStore, http: aioht
     def begun(_conn: Any) -> None:
         transactions.append(1)
 
-    event.listen(store.engine.sync_engine, "begin", begun)
+    event.listen(store.sync_engine, "begin", begun)
     try:
         version = dispatcher.feed.version
         await dispatcher.handle_many([make_alert(), make_alert(minerals=["lithium"]), make_alert()])
@@ -185,7 +185,7 @@ async def test_one_store_transaction_per_batch(store: SqlAlertStore, http: aioht
         await dispatcher.handle_many([])
         assert transactions == []
     finally:
-        event.remove(store.engine.sync_engine, "begin", begun)
+        event.remove(store.sync_engine, "begin", begun)
 
 
 async def test_a_transient_failure_stores_nothing_and_the_retry_stores_it_all_once(
@@ -196,7 +196,7 @@ async def test_a_transient_failure_stores_nothing_and_the_retry_stores_it_all_on
     await clean.handle_many(alerts)
     real = twin._enqueue_in
 
-    async def broken(*_: Any, **__: Any) -> Any:  # after the alerts are written, in the same transaction
+    def broken(*_: Any, **__: Any) -> Any:  # after the alerts are written, in the same transaction
         raise exc.OperationalError("INSERT", {}, ConnectionResetError("connection reset"))
 
     monkeypatch.setattr(twin, "_enqueue_in", broken)

@@ -453,9 +453,7 @@ async def postgres_store(tmp_path: Path) -> AsyncIterator[SqlAlertStore]:
 
 
 async def _rows(store: SqlAlertStore, sql: str) -> list[dict[str, Any]]:
-    async with store.engine.connect() as conn:
-        result = await conn.execute(text(sql))
-        return [dict(row._mapping) for row in result]
+    return await store.run_sync(lambda conn: [dict(row._mapping) for row in conn.execute(text(sql))])
 
 
 @pytest.mark.parametrize(

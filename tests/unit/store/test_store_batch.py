@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, event, exc, insert, select, update
+from sqlalchemy import Connection, delete, event, exc, insert, select, update
 
 from monitor.delivery.matching import alert_countries
 from monitor.delivery.testing import make_alert
@@ -54,22 +54,23 @@ def failing_once(store: SqlAlertStore, statement_prefix: str) -> Iterator[list[s
             armed.clear()
             raise exc.OperationalError(statement, params, ConnectionResetError("connection reset by peer"))
 
-    event.listen(store.engine.sync_engine, "before_cursor_execute", fail)
+    event.listen(store.sync_engine, "before_cursor_execute", fail)
     try:
         yield armed
     finally:
-        event.remove(store.engine.sync_engine, "before_cursor_execute", fail)
+        event.remove(store.sync_engine, "before_cursor_execute", fail)
 
 
 async def legacy_upsert(store: SqlAlertStore, alert: Alert, *, now: datetime) -> UpsertResult:
     """The per-alert ``upsert_alert`` before batches (verbatim): the specification a batch must meet."""
-    async with store._tx(events=True) as conn:
-        row = (await conn.execute(select(m.alerts).where(m.alerts.c.id == alert.id))).first()
+
+    def op(conn: Connection) -> UpsertResult:
+        row = conn.execute(select(m.alerts).where(m.alerts.c.id == alert.id)).first()
         if row is not None and alert.revision <= row.revision:
             return UpsertResult(stored=SqlAlertStore._stored(row), changed=False, created=False)
         status = merge_status(row.status if row is not None else None, alert.status)
         stored = with_status(alert, status) if status != alert.status else alert
-        seq = await store._append_event(conn, stored, now)
+        seq = store._append_event(conn, stored, now)
         values = {
             "fingerprint": alert.fingerprint,
             "rule": alert.rule,
@@ -92,16 +93,16 @@ async def legacy_upsert(store: SqlAlertStore, alert: Alert, *, now: datetime) ->
             ),
         }
         if row is None:
-            await conn.execute(insert(m.alerts).values(id=alert.id, **values))
+            conn.execute(insert(m.alerts).values(id=alert.id, **values))
         else:
-            await conn.execute(update(m.alerts).where(m.alerts.c.id == alert.id).values(**values))
-            await conn.execute(delete(m.alert_tags).where(m.alert_tags.c.alert_id == alert.id))
-            await conn.execute(delete(m.alert_evidence).where(m.alert_evidence.c.alert_id == alert.id))
+            conn.execute(update(m.alerts).where(m.alerts.c.id == alert.id).values(**values))
+            conn.execute(delete(m.alert_tags).where(m.alert_tags.c.alert_id == alert.id))
+            conn.execute(delete(m.alert_evidence).where(m.alert_evidence.c.alert_id == alert.id))
         tags = {("mineral", v.lower()) for v in alert.minerals} | {
             ("country", c) for c in alert_countries(alert)
         }
         if tags:
-            await conn.execute(
+            conn.execute(
                 insert(m.alert_tags),
                 [{"alert_id": alert.id, "kind": k, "value": v} for k, v in sorted(tags)],
             )
@@ -114,15 +115,17 @@ async def legacy_upsert(store: SqlAlertStore, alert: Alert, *, now: datetime) ->
             for position, value in enumerate(values_):
                 evidence.setdefault((kind, value[:2048]), position)
         if evidence:
-            await conn.execute(
+            conn.execute(
                 insert(m.alert_evidence),
                 [
                     {"alert_id": alert.id, "kind": k, "value": v, "position": p}
                     for (k, v), p in evidence.items()
                 ],
             )
-        new_row = (await conn.execute(select(m.alerts).where(m.alerts.c.id == alert.id))).one()
+        new_row = conn.execute(select(m.alerts).where(m.alerts.c.id == alert.id)).one()
         return UpsertResult(stored=SqlAlertStore._stored(new_row), changed=True, created=row is None)
+
+    return await store._write(op, events=True)
 
 
 # --- what a store holds, comparable across two stores -----------------------------------------------
@@ -134,29 +137,25 @@ async def _snapshot(
     """Everything the store holds about ``prefix``'s alerts, with sequence numbers replaced by their
     rank among the events after ``after_seq`` (two stores number differently, in the same order)."""
     like = f"{prefix}-%"
-    async with store.engine.connect() as conn:
-        events = (
-            await conn.execute(
-                select(m.alert_events).where(m.alert_events.c.seq > after_seq).order_by(m.alert_events.c.seq)
-            )
+
+    def read(conn: Connection) -> tuple[list[Any], ...]:
+        events = conn.execute(
+            select(m.alert_events).where(m.alert_events.c.seq > after_seq).order_by(m.alert_events.c.seq)
         ).all()
-        alerts = (
-            await conn.execute(select(m.alerts).where(m.alerts.c.id.like(like)).order_by(m.alerts.c.id))
+        alerts = conn.execute(select(m.alerts).where(m.alerts.c.id.like(like)).order_by(m.alerts.c.id)).all()
+        tags = conn.execute(
+            select(m.alert_tags)
+            .where(m.alert_tags.c.alert_id.like(like))
+            .order_by(m.alert_tags.c.alert_id, m.alert_tags.c.kind, m.alert_tags.c.value)
         ).all()
-        tags = (
-            await conn.execute(
-                select(m.alert_tags)
-                .where(m.alert_tags.c.alert_id.like(like))
-                .order_by(m.alert_tags.c.alert_id, m.alert_tags.c.kind, m.alert_tags.c.value)
-            )
+        evidence = conn.execute(
+            select(m.alert_evidence)
+            .where(m.alert_evidence.c.alert_id.like(like))
+            .order_by(m.alert_evidence.c.alert_id, m.alert_evidence.c.kind, m.alert_evidence.c.value)
         ).all()
-        evidence = (
-            await conn.execute(
-                select(m.alert_evidence)
-                .where(m.alert_evidence.c.alert_id.like(like))
-                .order_by(m.alert_evidence.c.alert_id, m.alert_evidence.c.kind, m.alert_evidence.c.value)
-            )
-        ).all()
+        return events, alerts, tags, evidence
+
+    events, alerts, tags, evidence = await store.run_sync(read)
     rank = {e.seq: i for i, e in enumerate(events)}
 
     def stored(s: StoredAlert) -> tuple[Any, ...]:
@@ -329,10 +328,10 @@ async def test_a_permanent_failure_is_not_called_transient(store: SqlAlertStore)
         if statement.startswith("INSERT INTO alert_events"):
             raise exc.IntegrityError(statement, params, Exception("bad row"))
 
-    event.listen(store.engine.sync_engine, "before_cursor_execute", fail)
+    event.listen(store.sync_engine, "before_cursor_execute", fail)
     try:
         with pytest.raises(exc.IntegrityError):
             await store.upsert_alerts([_alert("bad", 1, 1)], now=NOW)
     finally:
-        event.remove(store.engine.sync_engine, "before_cursor_execute", fail)
+        event.remove(store.sync_engine, "before_cursor_execute", fail)
     assert await store.get_alert("bad-1") is None

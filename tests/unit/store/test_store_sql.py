@@ -15,22 +15,21 @@ from monitor.delivery.testing import make_alert
 from monitor.store import NewDelivery, SqlAlertStore
 from monitor.store import models as m
 from monitor.store.base import AttemptRecord, DeliveryQuery
-from monitor.store.migrations import LATEST, current_version, migrate
+from monitor.store.migrations import LATEST, migrate_in, version_in
 
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
 
 
 async def test_migrations_are_idempotent_and_match_the_models(store: SqlAlertStore) -> None:
-    assert await current_version(store.engine) == LATEST
-    assert await migrate(store.engine) == []
+    assert await store.run_sync(version_in) == LATEST
+    assert await store.run_sync(migrate_in, write=True) == []
     await store.start()  # a second start changes nothing
 
     def columns(conn: object) -> dict[str, set[str]]:
         insp = inspect(conn)
         return {t: {c["name"] for c in insp.get_columns(t)} for t in insp.get_table_names()}
 
-    async with store.engine.connect() as conn:
-        live = await conn.run_sync(columns)
+    live = await store.run_sync(columns)
     expected = {name: {c.name for c in table.columns} for name, table in m.metadata.tables.items()}
     assert live == expected
 
