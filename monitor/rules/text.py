@@ -91,6 +91,12 @@ def title(
     return f"{prefix}{country_name(imposing)} {verb} {phrase}: {minerals_text(minerals)}"
 
 
+def retitle(title: str, minerals: Sequence[str]) -> str:
+    """``title`` (as :func:`title` wrote it) naming ``minerals`` instead of the ones it names."""
+    head = title.rsplit(": ", 1)[0]
+    return f"{head}: {minerals_text(minerals)}"
+
+
 def summary(
     headline: str,
     *,

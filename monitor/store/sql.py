@@ -55,6 +55,7 @@ from monitor.delivery.schedule import next_digest_at
 from monitor.delivery.subscription import DigestDelivery, SubscriptionSpec
 from monitor.errors import StoreError
 from monitor.records import Alert, TaggedEvent, severity_rank
+from monitor.rules.merge import reconcile
 from monitor.store import models as m
 from monitor.store.base import (
     AlertEvent,
@@ -545,9 +546,15 @@ class SqlAlertStore:
         changes: list[_Version] = []
         for alert in alerts:
             before = current.get(alert.id)
-            if before is not None and alert.revision <= before.revision:
-                plan.append((before, False, False))
-                continue
+            if before is not None:
+                # Usually a newer revision holding every stored document, or a re-delivery; after a
+                # rebalance two revisions can diverge, and then neither loses its evidence.
+                prior = before.incoming if before.incoming is not None else before.stored().alert
+                kept = reconcile(prior, alert)
+                if kept is None:
+                    plan.append((before, False, False))
+                    continue
+                alert = kept
             version = _Version.of_change(alert, before, now)
             current[alert.id] = version
             changes.append(version)

@@ -236,7 +236,16 @@ async def test_batches_store_what_one_by_one_stores(
 ) -> None:
     prefix = f"p{uuid.uuid4().hex[:8]}"  # the stores live across examples: each example has its own ids
     alerts = {
-        position: _alert(prefix, op[1], op[2], op[3], minerals=op[4], urls=op[5], document_ids=[f"d{op[2]}"])
+        # Revisions grow their evidence, as the rules emit them (diverging revisions: see below).
+        position: _alert(
+            prefix,
+            op[1],
+            op[2],
+            op[3],
+            minerals=op[4],
+            urls=op[5],
+            document_ids=[f"d{i}" for i in range(1, op[2] + 1)],
+        )
         for position, op in enumerate(ops)
         if op[0] == "alert"
     }
@@ -335,3 +344,35 @@ async def test_a_permanent_failure_is_not_called_transient(store: SqlAlertStore)
     finally:
         event.remove(store.sync_engine, "before_cursor_execute", fail)
     assert await store.get_alert("bad-1") is None
+
+
+async def test_a_revision_seen_before_with_other_evidence_is_merged_not_dropped(store: SqlAlertStore) -> None:
+    # After a rebalance a worker can resume from a rule state that lacks the last revision of an alert
+    # and emit its own revision with that number: the store keeps the evidence of both.
+    prefix = f"m{uuid.uuid4().hex[:8]}"
+    first = _alert(prefix, 0, 2, document_ids=["d1", "d2"])
+    rival = _alert(prefix, 0, 2, document_ids=["d1", "d3"])
+    await store.upsert_alerts([first], now=NOW)
+    [result] = await store.upsert_alerts([rival], now=NOW)
+    assert result.changed and not result.created
+    stored = await store.get_alert(first.id)
+    assert stored is not None
+    assert (stored.alert.revision, stored.alert.document_ids) == (3, ["d1", "d2", "d3"])
+    assert not (await store.upsert_alerts([rival], now=NOW))[0].changed  # nothing new the second time
+    # The next revision of the resumed lineage keeps what only the store had.
+    await store.upsert_alerts([_alert(prefix, 0, 3, document_ids=["d1", "d3", "d4"])], now=NOW)
+    stored = await store.get_alert(first.id)
+    assert stored is not None
+    assert stored.alert.revision == 4 and set(stored.alert.document_ids) == {"d1", "d2", "d3", "d4"}
+    events = [e for e in await store.alert_events_after(0, limit=100) if e.alert.id == first.id]
+    assert [e.alert.revision for e in events] == [2, 3, 4]
+
+
+async def test_diverged_revisions_in_one_batch_are_merged(store: SqlAlertStore) -> None:
+    prefix = f"b{uuid.uuid4().hex[:8]}"
+    a = _alert(prefix, 0, 1, document_ids=["d1"])
+    b = _alert(prefix, 0, 1, document_ids=["d2"])
+    results = await store.upsert_alerts([a, b], now=NOW)
+    assert [(r.changed, r.stored.alert.revision) for r in results] == [(True, 1), (True, 2)]
+    stored = await store.get_alert(a.id)
+    assert stored is not None and stored.alert.document_ids == ["d1", "d2"]
