@@ -129,12 +129,6 @@ _LANGUAGE_WEIGHT = {
     **{w.encode("utf-8"): _FOREIGN_WEIGHT for w in _FOREIGN},
     **{w.encode("ascii"): 1 for w in _ENGLISH},
 }
-# A cheaper test that is enough for most texts (see _plainly_english): whitespace as spaces, the
-# commonest English words between spaces, and the (ASCII) foreign words as whole words.
-_WHITESPACE_TO_SPACE = bytes.maketrans(b"\t\n\r\x0b\x0c", b"     ")
-_COMMON_ENGLISH = (b" the ", b" of ", b" and ", b" to ", b" in ", b" a ")
-_FOREIGN_ASCII = sorted(w for w, n in _LANGUAGE_WEIGHT.items() if n == _FOREIGN_WEIGHT and w.isascii())
-_FOREIGN_WORD = re.compile(b" (?:" + b"|".join(map(re.escape, _FOREIGN_ASCII)) + b")(?= )")
 # A sentence end is "[.!?], closing quotes or brackets, spaces, then a capital or digit" or "a line break
 # and the spaces after it". Written with the end character first, then one branch per kind (each checks
 # which one it was): the same matches as the plain alternation, but a pattern that starts with a
@@ -216,35 +210,13 @@ def screen(value: str, sample: int = 4000) -> str | None:
     compact = len(head) - head.count(b" ")
     if len(head.translate(None, _ASCII_NON_LETTERS)) < 0.3 * compact:
         return None
-    stripped = head.lower().translate(None, _PUNCT_BYTES)
-    if _plainly_english(stripped):
-        return value
-    words = stripped.split()
+    words = head.lower().translate(None, _PUNCT_BYTES).split()
     if len(words) >= 12:
         both = sum(map(_LANGUAGE_WEIGHT.get, words, repeat(0, len(words))))  # one pass, in C
         english, foreign = both % _FOREIGN_WEIGHT, both // _FOREIGN_WEIGHT
         if english < 0.05 * len(words) or foreign > english:
             return None
     return value
-
-
-def _plainly_english(stripped: bytes) -> bool:
-    """True when the language test of :func:`screen` passes for certain on ``stripped`` (lower-cased
-    ASCII without punctuation), decided without splitting it into words (a list of small objects).
-
-    With whitespace as spaces and a space added at both ends, every word stands between spaces: the
-    common English words counted between spaces are a lower bound of the English words, the spaces
-    less one an upper bound of all words, and the whole-word matches of the foreign words are their
-    count. Passing needs English >= 5% of the words and foreign <= English; otherwise (False) the
-    words are counted exactly.
-    """
-    spaced = b" " + stripped.translate(_WHITESPACE_TO_SPACE) + b" "
-    english = 0
-    for word in _COMMON_ENGLISH:
-        english += spaced.count(word)
-    if english < 0.05 * (spaced.count(b" ") - 1):
-        return False
-    return len(_FOREIGN_WORD.findall(spaced)) <= english
 
 
 def truncate(text: str, limit: int) -> tuple[str, bool]:
