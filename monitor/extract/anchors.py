@@ -30,6 +30,7 @@ import re._constants as _sre  # parsed-regex opcodes (Python >= 3.11)
 import re._parser as _sre_parse
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
+from itertools import chain
 from typing import Any, Protocol
 
 __all__ = ["Anchored", "PatternBank", "Sentences", "anchor_words"]
@@ -38,7 +39,6 @@ _OPEN, _PREFIX, _WHOLE = 0, 1, 2  # head still growing / ended, word may go on /
 _MAX_HEADS = 96
 _MAX_REQUIRED = 16  # required strings checked before a pattern is tried
 _MAX_SUBSETS = 256  # dispatch regexes compiled for the patterns a text can match
-_MAX_TOKENS = 20_000  # token texts whose hit offsets are cached (see token_offsets)
 _Heads = list[tuple[str, int]]
 _MatchAt = Callable[..., "re.Match[str] | None"]
 # How a hit on an anchor word is matched: the regex, the (group, pattern index) of each pattern,
@@ -345,16 +345,11 @@ class PatternBank:
         "_always",
         "_dispatch",
         "_head",
-        "_head_ascii",
-        "_lengths",
         "_monotone",
         "_needs",
-        "_offsets",
-        "_prefixes",
         "_scan",
         "_scan_ascii",
         "_subsets",
-        "_words",
         "patterns",
     )
 
@@ -372,12 +367,6 @@ class PatternBank:
         self._scan = re.compile(r"\W(" + trie + ")").finditer
         self._scan_ascii = re.compile(r"\W(" + trie + ")", re.ASCII).finditer
         self._head = re.compile("(" + trie + ")").match
-        self._head_ascii = re.compile("(" + trie + ")", re.ASCII).match
-        # For token_offsets: the anchor words, their lengths and their proper prefixes.
-        self._words = frozenset(words)
-        self._lengths = tuple(sorted({len(word) for word in words}))
-        self._prefixes = frozenset(word[:n] for word in words for n in range(1, len(word)))
-        self._offsets: dict[str, tuple[tuple[int, bool], ...]] = {}
         self._monotone = tuple(end_monotone(p.rx.pattern) for p in self.patterns)
         required = [
             None
@@ -447,96 +436,32 @@ class PatternBank:
             entry = self._subsets[live] = self._entry(live, False)
         return entry
 
-    def token_offsets(self, token: str) -> tuple[tuple[int, bool], ...]:
-        """Where a hit of the scan in :meth:`matches` can start in a token's text: ``(offset,
-        beyond)`` for each word start in ``token`` (its first character, or one after a non-word
-        character) where the rest of the token starts with an anchor word, or is the beginning of
-        one (``beyond``: the anchor word would go on past the token, so the next token must follow
-        without a space, "can" + "not"). Empty for most tokens.
-
-        Every hit lies in a token (a word character is never part of a space), at one of these
-        offsets: so the tokens with offsets and :meth:`token_hits` give the scan's hits (used
-        on ASCII texts, where a token's text lower-cased is the lower-cased text at its offset).
-        """
-        low = token.lower()
-        words = self._words
-        out: list[tuple[int, bool]] = []
-        for offset in range(len(low)):
-            if offset and _is_word_char(low[offset - 1]):
-                continue  # not a word start
-            rest = low[offset:]
-            size = len(rest)
-            if any(rest[:n] in words for n in self._lengths if n <= size):
-                out.append((offset, False))
-            elif rest in self._prefixes:
-                out.append((offset, True))
-        return tuple(out)
-
-    def may_hit(self, token: str) -> bool:
-        """True when a hit can start in ``token`` (see :meth:`token_offsets`): a lexeme flag."""
-        return bool(self.token_offsets(token))
-
-    def token_hits(self, text: str, tokens: Iterable[Sequence[int]]) -> list[tuple[int, str]]:
-        """``(start, anchor word)`` of the hits of the scan in ``matches(text, 0, len(text))``, from
-        the ``(offset, length)`` of the tokens of ``text`` that :meth:`may_hit` (in order): each
-        candidate start is checked as the scan checks it (a word start, where an anchor matches).
-        ``text`` is lower-cased ASCII (the scan's classes are ASCII)."""
-        head = self._head_ascii
-        cache = self._offsets
-        size = len(text)
-        found: list[tuple[int, str]] = []
-        for idx, length in tokens:
-            token = text[idx : idx + length]
-            offsets = cache.get(token)
-            if offsets is None:
-                offsets = self.token_offsets(token)
-                if len(cache) < _MAX_TOKENS:
-                    cache[token] = offsets
-            for offset, beyond in offsets:
-                start = idx + offset
-                if not offset and start and _is_word_char(text[start - 1]):
-                    continue  # the token starts inside a word ("not" in "cannot")
-                if beyond and (idx + length >= size or not _is_word_char(text[idx + length])):
-                    continue  # the anchor word would have to go on past the token
-                hit = head(text, start)
-                if hit is not None:
-                    found.append((start, hit[1]))
-        return found
-
-    def _scan_hits(self, text: str, pos: int, endpos: int) -> list[tuple[int, str]]:
-        """``(start, anchor word)`` of the anchor words at word starts in ``text[pos:endpos]``."""
-        scan = self._scan_ascii if text.isascii() else self._scan
-        if pos:  # the non-word character before a word at ``pos`` is at ``pos - 1``
-            return [(hit.start(1), hit[1]) for hit in scan(text, pos - 1, endpos)]
-        hits = [(hit.start(1), hit[1]) for hit in scan(text, 0, endpos)]
-        head = self._head(text, 0, endpos)
-        if head is not None:
-            hits.insert(0, (0, head[1]))
-        return hits
-
     def matches(
-        self,
-        text: str,
-        pos: int,
-        endpos: int,
-        split: Sentences | None = None,
-        anchors: list[tuple[int, str]] | None = None,
+        self, text: str, pos: int, endpos: int, split: Sentences | None = None
     ) -> list[tuple[int, int, int]]:
         """``(pattern, start, end)`` of the matches in ``text[pos:endpos]``.
 
         With ``split`` (the sentences of ``text``, split only when a pattern matches in the
-        whole text), no match runs past the end of its sentence. ``anchors``: the anchor words at
-        word starts in the range, when already known (:meth:`token_hits`), instead of a scan.
+        whole text), no match runs past the end of its sentence.
         """
         found: list[tuple[int, int, int]] = []
         last: dict[int, int] = {}
         dispatch = self._dispatch
         starts: list[int] | None = None  # sentence starts, read at the first match
         ends: list[int] = []
-        hits = self._scan_hits(text, pos, endpos) if anchors is None else anchors
+        scan = self._scan_ascii if text.isascii() else self._scan
+        if pos:  # the non-word character before a word at ``pos`` is at ``pos - 1``
+            hits: Iterable[re.Match[str]] = scan(text, pos - 1, endpos)
+        else:
+            hits = scan(text, 0, endpos)
+            head = self._head(text, 0, endpos)
+            if head is not None:
+                hits = chain((head,), hits)
         live: dict[str, _Entry | None] = {}  # per anchor word with required words, for this text
         present: dict[int, bool] = {}
-        for start, word in hits:
+        for hit in hits:
+            start = hit.start(1)
+            word = hit[1]
             match_at, members, probe, checked = dispatch[word]
             if checked:
                 if word in live:

@@ -22,11 +22,10 @@ from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
-from spacy.attrs import IDX, LENGTH, LOWER
+from spacy.attrs import LOWER
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
-from spacy.vocab import Vocab
 
 from monitor.extract.analysis import Analysis, Cue, Mention, analysis_of
 from monitor.extract.cues import CueRules, load_cue_rules
@@ -296,16 +295,8 @@ class MeasureComponent:
     measures (technology ban, quota, tax, ban) outrank generic export controls in a tie.
     """
 
-    def __init__(self, rules: CueRules, vocab: Vocab | None = None) -> None:
+    def __init__(self, rules: CueRules) -> None:
         self.rules = rules
-        # With the pipeline's vocabulary, a lexeme flag marks the tokens in which a cue's anchor word
-        # can start (PatternBank.may_hit, set once per lexeme): on ASCII text the anchor words are
-        # then found from those few tokens instead of a regex scan of the whole text.
-        self._anchor_attrs: list[int] | None = None
-        if vocab is not None:
-            # The highest free bit: spaCy keeps bits 19-63 for such flags (the low ones are its own).
-            bit = max(set(range(19, 64)) - set(vocab.lex_attr_getters))
-            self._anchor_attrs = [vocab.add_flag(rules.cue_bank.may_hit, bit), IDX, LENGTH]
 
     def __call__(self, doc: Doc) -> Doc:
         """Set ``measure`` and the key ``cue`` of the analysis (``none`` when no cue survives)."""
@@ -319,11 +310,7 @@ class MeasureComponent:
         # A measure needs a cue and the trigger keywords (which say which documents may carry a
         # measure at all). Most documents have no cue: looking for cues first, the trigger is
         # searched in the few with one (the scan for cues is cheaper than a failed trigger search).
-        anchors = None
-        if self._anchor_attrs is not None and text.isascii():
-            rows = doc.to_array(self._anchor_attrs)  # flag, offset, length of every token
-            anchors = rules.cue_bank.token_hits(text, rows[rows[:, 0] != 0, 1:].tolist())
-        hits = rules.cue_bank.matches(text, 0, len(text), analysis, anchors)
+        hits = rules.cue_bank.matches(text, 0, len(text), analysis)
         if not hits or rules.trigger.search(text) is None:
             return
         sentences = analysis.sentences
@@ -463,7 +450,7 @@ class MeasureComponent:
 @Language.factory("monitor_measure_v1", default_config={"rules_path": None})
 def make_measure(nlp: Language, name: str, rules_path: str | None) -> MeasureComponent:
     """Build the measure component from ``measures.yaml``."""
-    return MeasureComponent(load_cue_rules(_path(rules_path)), nlp.vocab)
+    return MeasureComponent(load_cue_rules(_path(rules_path)))
 
 
 # --------------------------------------------------------------------------------------------
