@@ -129,7 +129,13 @@ _LANGUAGE_WEIGHT = {
     **{w.encode("utf-8"): _FOREIGN_WEIGHT for w in _FOREIGN},
     **{w.encode("ascii"): 1 for w in _ENGLISH},
 }
-_SENTENCE_END = re.compile("[.!?][\"'\u201d\u2019)\\]]*\\s+(?=[\"'\u201c\u2018(\\[]?[A-Z0-9])|\\n\\s*")
+# A sentence end is "[.!?], closing quotes or brackets, spaces, then a capital or digit" or "a line break
+# and the spaces after it". Written with the end character first, then one branch per kind (each checks
+# which one it was): the same matches as the plain alternation, but a pattern that starts with a
+# character class lets the regex engine skip in C to the few candidates instead of trying every position.
+_SENTENCE_END = re.compile(
+    "[.!?\\n](?:(?<=[.!?])[\"'\u201d\u2019)\\]]*\\s+(?=[\"'\u201c\u2018(\\[]?[A-Z0-9])|(?<=\\n)\\s*)"
+)
 
 
 def analysed_text(title: str, text: str) -> str:
