@@ -20,7 +20,7 @@ import binascii
 import functools
 import json
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -158,6 +158,16 @@ def _rank(severity: str) -> int:
 
 #: Ids per ``IN (...)`` list: far below SQLite's and asyncpg's bound-parameter limits.
 _IN_CHUNK = 500
+
+
+def _page(
+    rows: Sequence[Row[Any]], limit: int, convert: Callable[[Row[Any]], T], key: Callable[[T], int | str]
+) -> Page[T]:
+    """A page of ``limit`` items from ``limit + 1`` rows read; the cursor is the last item's key."""
+    items = [convert(r) for r in rows[:limit]]
+    return Page(
+        items=items, next_cursor=encode_cursor(key(items[-1])) if len(rows) > limit and items else None
+    )
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
@@ -681,10 +691,7 @@ class SqlAlertStore:
             stmt = stmt.where(m.alerts.c.status.in_(query.statuses))
 
         def op(conn: Connection) -> Page[StoredAlert]:
-            rows = conn.execute(stmt).all()
-            items = [self._stored(r) for r in rows[:limit]]
-            next_cursor = encode_cursor(items[-1].seq) if len(rows) > limit and items else None
-            return Page(items=items, next_cursor=next_cursor)
+            return _page(conn.execute(stmt).all(), limit, self._stored, lambda a: a.seq)
 
         return await self._read(op)
 
@@ -811,11 +818,7 @@ class SqlAlertStore:
             stmt = stmt.where(m.subscriptions.c.id > decode_cursor(cursor))
 
         def op(conn: Connection) -> Page[SubscriptionRecord]:
-            rows = conn.execute(stmt).all()
-            items = [self._subscription(r) for r in rows[:limit]]
-            return Page(
-                items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > limit and items else None
-            )
+            return _page(conn.execute(stmt).all(), limit, self._subscription, lambda sub: sub.id)
 
         return await self._read(op)
 
@@ -1193,11 +1196,7 @@ class SqlAlertStore:
             stmt = stmt.where(m.deliveries.c.alert_id == query.alert_id)
 
         def op(conn: Connection) -> Page[DeliveryRecord]:
-            rows = conn.execute(stmt).all()
-            items = [self._delivery(r) for r in rows[:limit]]
-            return Page(
-                items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > limit and items else None
-            )
+            return _page(conn.execute(stmt).all(), limit, self._delivery, lambda d: d.id)
 
         return await self._read(op)
 
